@@ -1,0 +1,33 @@
+# `make train` and `make test` set everything up on first use: a .venv with the pinned packages
+# (constraints.txt) and, when run as root with apt-get, Debian's FashionMNIST package.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: setup data train test clean
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[sweeps,dev]"
+	touch $@
+
+# FashionMNIST's real files from Debian (dataset-fashion-mnist); without root or apt-get, go on:
+# the data module then looks in data/ or downloads (see README, "Data").
+data:
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	      || echo "note: could not install dataset-fashion-mnist; FashionMNIST runs need the files another way"; \
+	  else echo "note: not root or no apt-get; FashionMNIST comes from data/ or a download"; fi; \
+	fi
+
+train: setup
+	$(PY) train.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf outputs/runs outputs/multirun .pytest_cache

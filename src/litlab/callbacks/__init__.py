@@ -1,0 +1,1 @@
+"""Lightning callbacks litlab adds to a run (see conf/callbacks/)."""

@@ -1,0 +1,81 @@
+"""Batches served straight from in-memory tensors: one index operation per batch.
+
+A `DataLoader` over a `TensorDataset` calls `__getitem__` once per sample and then collates the
+samples back into a batch; for small models that costs more than the step itself. Here the sampler
+yields whole index tensors (a fresh permutation each epoch) and the dataset answers each with one
+`tensor[idx]`. It is still a `DataLoader`, so Lightning treats it like any other.
+"""
+
+import math
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class TensorBatches(Dataset):
+    """`dataset[idx]` with `idx` an index tensor returns the whole batch `(x[idx], y[idx])`."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        assert len(x) == len(y)
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, idx: torch.Tensor):
+        return self.x[idx], self.y[idx]
+
+
+class IndexBatchSampler:
+    """Yields index tensors of `batch_size`, covering this process's shard once per epoch.
+
+    The permutation depends only on (seed, epoch), so every rank draws the same one and takes every
+    `world_size`-th index from it: shards are disjoint and together hold each sample once (the
+    permutation is padded with its own head, as `DistributedSampler` does, when the count does not
+    divide evenly). Lightning calls `set_epoch` before each epoch, also after a resume.
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, shuffle: bool = True, drop_last: bool = False,
+                 seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        # Evaluation splits (shuffle=False) are not padded, so a metric over all ranks sees each sample once.
+        pad = shuffle and world_size > 1
+        self.shard_size = math.ceil(num_samples / world_size) if pad else len(range(rank, num_samples, world_size))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _shard(self) -> torch.Tensor:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.num_samples, generator=g)
+            total = self.shard_size * self.world_size
+            if total > self.num_samples:
+                order = torch.cat([order, order[: total - self.num_samples]])
+        else:
+            order = torch.arange(self.num_samples)
+        return order[self.rank :: self.world_size]
+
+    def __iter__(self):
+        shard = self._shard()
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield shard[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.shard_size // self.batch_size
+        return math.ceil(self.shard_size / self.batch_size)
+
+
+def _identity(batch):
+    return batch
+
+
+def batch_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, drop_last: bool = False,
+                 seed: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+    sampler = IndexBatchSampler(len(x), batch_size, shuffle, drop_last, seed, rank, world_size)
+    # batch_size=None: the sampler's items already are batches, so no collation happens.
+    return DataLoader(TensorBatches(x, y), sampler=sampler, batch_size=None, collate_fn=_identity)

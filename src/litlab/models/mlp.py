@@ -1,0 +1,36 @@
+"""Multilayer perceptron: hidden affine layers, each followed by an activation and dropout."""
+
+import torch
+from torch import nn
+
+from litlab.models.init import init_weights
+
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU}
+
+
+class MLP(nn.Module):
+    tasks = ("classification", "regression")
+
+    def __init__(self, in_features: int, out_features: int, hidden: list[int] = (256,), activation: str = "relu",
+                 dropout: float | list[float] = 0.0, init: str = "default", init_std: float = 0.01):
+        super().__init__()
+        hidden = list(hidden)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation={activation!r}: use one of {', '.join(ACTIVATIONS)}")
+        # One dropout rate for every hidden layer, or a list with one rate per hidden layer.
+        rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * len(hidden)
+        if len(rates) != len(hidden):
+            raise ValueError(f"model.dropout has {len(rates)} rates for {len(hidden)} hidden layers")
+        layers: list[nn.Module] = [nn.Flatten()]
+        for width_in, width, rate in zip([in_features] + hidden, hidden, rates):
+            layers += [nn.Linear(width_in, width), ACTIVATIONS[activation]()]
+            if rate > 0:
+                layers.append(nn.Dropout(rate))
+        layers.append(nn.Linear(([in_features] + hidden)[-1], out_features))
+        self.net = nn.Sequential(*layers)
+        self.single_output = out_features == 1
+        init_weights(self, init, init_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out.squeeze(-1) if self.single_output else out   # regression: (N,), classification: (N, classes)

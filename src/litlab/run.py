@@ -1,0 +1,163 @@
+"""Build a run from its config, train it, test the best checkpoint, write `metrics.json`.
+
+`train(cfg)` is the whole run and raises on bad input; `main(cfg)` is what `train.py` calls: it turns
+a `LitlabError` into one line on stderr, and inside a multirun records a failed job and lets the
+sweep go on instead of ending it.
+"""
+
+import json
+import logging
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.errors import LitlabError
+from litlab.systems import SYSTEMS
+
+log = logging.getLogger("litlab")
+
+# Batches come from memory in the main process (litlab/data/batching.py), so these hints do not apply.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")   # inside Lightning itself
+
+
+def main(cfg: DictConfig) -> float | None:
+    # `import lightning` adds a console handler of its own; Hydra's root handlers already print each
+    # message and write it to the run's log file, so without this every line shows twice.
+    logging.getLogger("lightning").handlers.clear()
+    try:
+        return train(cfg)
+    except Exception as error:
+        if not _in_multirun():
+            if isinstance(error, LitlabError) and not os.environ.get("HYDRA_FULL_ERROR"):
+                print(f"error: {error}", file=sys.stderr)
+                raise SystemExit(2) from None
+            raise
+        # One bad job must not end a sweep: record it where the report will look, and go on.
+        log.exception("job failed: %s", error)
+        _write_metrics(cfg, {"status": "failed", "error": str(error)})
+        return float("nan")
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit, test the best checkpoint, write metrics.json; return the metric named by `optimized_metric`."""
+    datamodule, system, trainer = build(cfg)
+    trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    tested = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    metrics.update({k: _number(v) for k, v in tested[0].items()})
+    metrics = dict(sorted(metrics.items()))
+    record = {"status": "completed", "epochs": trainer.current_epoch, "best_checkpoint": best, **metrics}
+    if trainer.is_global_zero:
+        _write_metrics(cfg, record)
+        _log_hparams(trainer, cfg, metrics)
+        _print_summary(cfg, record)
+    return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """The data module (loaded), the system around its network, and the Trainer, all from `cfg`."""
+    _check_model_fits_data(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")   # loads the splits: the network's input and output sizes come from them
+
+    network = instantiate(cfg.model, in_features=datamodule.num_features, out_features=datamodule.num_outputs)
+    task_args = ({"num_classes": datamodule.num_outputs} if datamodule.task == "classification"
+                 else {"true_params": datamodule.true_params})
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    system = SYSTEMS[datamodule.task](
+        network, instantiate(cfg.optimizer), scheduler=scheduler,
+        l1=cfg.regularization.l1, l2=cfg.regularization.l2,
+        config=OmegaConf.to_container(cfg, resolve=True), **task_args)
+
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    trainer = instantiate(cfg.trainer, **cfg.accelerator, logger=logger, callbacks=callbacks)
+    return datamodule, system, trainer
+
+
+def _check_model_fits_data(cfg: DictConfig) -> None:
+    task = get_class(cfg.data._target_).task
+    if task in get_class(cfg.model._target_).tasks:
+        return
+    from hydra import compose
+    from hydra.core.global_hydra import GlobalHydra
+
+    options = GlobalHydra.instance().config_loader().get_group_options("model")
+    fitting = [name for name in options
+               if task in get_class(compose("train", overrides=[f"model={name}"]).model._target_).tasks]
+    model, data = _choice("model", cfg.model._target_), _choice("data", cfg.data._target_)
+    raise LitlabError(f"model={model} does not fit data={data} ({task}); models that fit it: {', '.join(fitting)}")
+
+
+def _choice(group: str, fallback: str) -> str:
+    """The option name the user picked for a group (`mlp`), when Hydra knows it."""
+    if HydraConfig.initialized():
+        return HydraConfig.get().runtime.choices.get(group, fallback)
+    return fallback
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _number(value) -> float:
+    return value.item() if isinstance(value, torch.Tensor) else float(value)
+
+
+def _write_metrics(cfg: DictConfig, record: dict) -> None:
+    path = Path(cfg.paths.output_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # NaN and inf are written as strings so the file stays valid JSON.
+    clean = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+    path.write_text(json.dumps(clean, indent=2) + "\n")
+
+
+def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:
+    """Fill TensorBoard's HParams tab: the run's settings beside its final metrics."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            params = _flatten(OmegaConf.to_container(cfg, resolve=True))
+            params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
+            finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
+            logger.log_hyperparams(params, metrics=finals)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+def _print_summary(cfg: DictConfig, record: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{record['status']}, {record['epochs']} epochs", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in record.items():
+        if key.startswith(("train/", "val/", "test/", "params/")):
+            table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console = Console()
+    console.print(table)
+    console.print(f"run folder: {cfg.paths.output_dir}")

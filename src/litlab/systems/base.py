@@ -1,0 +1,101 @@
+"""The training system every litlab run uses: a network, an optimizer factory, regularization, metrics.
+
+Subclasses say only what differs between tasks: the loss and the score metrics. One `_step` serves
+training, validation and test; metrics accumulate on the device and are logged once per epoch.
+"""
+
+from functools import partial
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MeanMetric, MetricCollection
+
+STAGES = ("train", "val", "test")
+
+
+class System(L.LightningModule):
+    def __init__(self, network: nn.Module, optimizer: partial, scheduler: partial | None = None,
+                 l1: float = 0.0, l2: float = 0.0, config: dict | None = None):
+        """`optimizer` / `scheduler` are factories (Hydra `_partial_: true`) that take params / optimizer.
+
+        l2: weight decay on weights only (biases are not decayed). l1: l1 * sum |w| added to the loss.
+        config: the run's resolved config, saved in every checkpoint so `eval.py` can rebuild the run.
+        """
+        super().__init__()
+        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler"], logger=False)
+        self.network = network
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.l1, self.l2 = l1, l2
+        # One set of metrics per stage, keyed "train_" etc. ("train" itself is a Module method name).
+        self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
+        self.scores = nn.ModuleDict({f"{stage}_": self.make_scores().clone(prefix=f"{stage}/") for stage in STAGES})
+
+    # -- what a task defines --------------------------------------------------------------------
+    def loss_fn(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def make_scores(self) -> MetricCollection:
+        raise NotImplementedError
+
+    # -- the one step ---------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        output = self.network(x)
+        loss = self.loss_fn(output, y)
+        self.loss_means[f"{stage}_"].update(loss.detach(), weight=len(y))
+        self.scores[f"{stage}_"].update(output.detach(), y)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train") + self.penalty()
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    # -- once per epoch ---------------------------------------------------------------------------
+    def on_train_epoch_end(self):
+        self._log_epoch("train")
+        self.log("params/weight_norm", torch.sqrt(sum(w.detach().pow(2).sum() for w in self.weights())))
+
+    def on_validation_epoch_end(self):
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self):
+        self._log_epoch("test")
+
+    def _log_epoch(self, stage: str) -> None:
+        # torchmetrics syncs across processes inside compute(): each epoch value covers the whole split.
+        values = {f"{stage}/loss": self.loss_means[f"{stage}_"].compute(), **self.scores[f"{stage}_"].compute()}
+        self.log_dict(values, prog_bar=stage != "train")
+        self.loss_means[f"{stage}_"].reset()
+        self.scores[f"{stage}_"].reset()
+
+    # -- regularization and optimizers ---------------------------------------------------------------
+    def weights(self) -> list[nn.Parameter]:
+        """The trainable weight matrices: the parameters regularization acts on (biases excluded)."""
+        return [p for p in self.network.parameters() if p.requires_grad and p.ndim > 1]
+
+    def penalty(self) -> torch.Tensor | float:
+        if self.l1 == 0:
+            return 0.0
+        return self.l1 * sum(w.abs().sum() for w in self.weights())
+
+    def configure_optimizers(self):
+        params = [p for p in self.network.parameters() if p.requires_grad]
+        weight_ids = {id(w) for w in self.weights()}
+        groups = [{"params": [p for p in params if id(p) in weight_ids], "weight_decay": self.l2},
+                  {"params": [p for p in params if id(p) not in weight_ids], "weight_decay": 0.0}]
+        optimizer = self.optimizer_factory([g for g in groups if g["params"]])
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        # "monitor" is read only by ReduceLROnPlateau (scheduler=plateau).
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}}

@@ -1,0 +1,60 @@
+"""Fixtures shared by the tests: compose the real config as a user would, with outputs in tmp_path."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+FASHION_RAW = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+# Short runs everywhere unless a test says otherwise: no progress bar, no sanity check.
+QUICK = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
+         "callbacks.progress_bar=null"]
+
+
+def fashion_available() -> bool:
+    raw = ROOT / "data" / "FashionMNIST" / "raw"
+    system = Path("/usr/share/datasets/fashion-mnist")
+    return all((raw / f).exists() for f in FASHION_RAW) or all((system / f"{f}.gz").exists() for f in FASHION_RAW)
+
+
+needs_fashion = pytest.mark.skipif(not fashion_available(), reason="FashionMNIST files absent: "
+                                   "`apt-get install dataset-fashion-mnist` or put them in data/FashionMNIST/raw/")
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """`make_cfg("data=iris", "model=softmax")` composes conf/train.yaml with those overrides."""
+
+    def _make(*overrides: str, quick: bool = True):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            defaults = [*(QUICK if quick else []), f"paths.output_dir={tmp_path}", f"paths.data_dir={ROOT / 'data'}"]
+            cfg = compose("train", overrides=[*defaults, *overrides], return_hydra_config=True)
+        # What @hydra.main does: make the Hydra config (option choices, run mode) visible to the run.
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg.hydra
+        return cfg
+
+    yield _make
+    GlobalHydra.instance().clear()
+
+
+def read_metrics(folder: Path) -> dict:
+    return json.loads((Path(folder) / "metrics.json").read_text())
+
+
+def run_train(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the real `python train.py ...` entry point, as a user types it."""
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
