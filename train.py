@@ -1,14 +1,24 @@
 """Train a model chosen by config groups, e.g. `python train.py model=mlp optimizer=rmsprop`.
 
 `python train.py --help` lists the groups and their options; `-m` sweeps (see README.md).
+`python train.py resume=outputs/runs/DATE/TIME` resumes an interrupted run in its own folder.
 """
 
-import hydra
 from omegaconf import DictConfig
 
+from litlab.cli import bad_input_exits, entry_point
 
-@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+
+@entry_point("train")
 def main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from litlab.config.checks import check_run
+
+    if HydraConfig.get().mode == RunMode.RUN:
+        with bad_input_exits():   # a bad value fails in a second, before Lightning loads (a sweep job: in build())
+            check_run(cfg)
     from litlab.run import main as run   # imported here so that --help and config errors stay fast
 
     return run(cfg)

@@ -12,6 +12,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
+from litlab.config.schema import register_schemas
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 FASHION_RAW = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -37,6 +39,7 @@ def make_cfg(tmp_path):
 
     def _make(*overrides: str, quick: bool = True):
         GlobalHydra.instance().clear()
+        register_schemas()   # as train.py does
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             defaults = [*(QUICK if quick else []), f"paths.output_dir={tmp_path}", f"paths.data_dir={ROOT / 'data'}"]
             cfg = compose("train", overrides=[*defaults, *overrides], return_hydra_config=True)

@@ -18,9 +18,14 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from litlab.callbacks.divergence import Diverged
+from litlab.checkpoints import AtomicCheckpointIO, resume_checkpoint
+from litlab.config.checks import check_run
 from litlab.errors import LitlabError
+from litlab.provenance import write_run_info
 from litlab.systems import SYSTEMS
 
 log = logging.getLogger("litlab")
@@ -37,6 +42,11 @@ def main(cfg: DictConfig) -> float | None:
     logging.getLogger("lightning").handlers.clear()
     try:
         return train(cfg)
+    except Diverged as error:   # metrics.json already says `diverged`; a sweep goes on with the next job
+        log.error("%s", error)
+        if not _in_multirun():
+            raise SystemExit(3) from None
+        return float("nan")
     except Exception as error:
         if not _in_multirun():
             if isinstance(error, LitlabError) and not os.environ.get("HYDRA_FULL_ERROR"):
@@ -52,7 +62,18 @@ def main(cfg: DictConfig) -> float | None:
 def train(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, write metrics.json; return the metric named by `optimized_metric`."""
     datamodule, system, trainer = build(cfg)
-    trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), cfg.get("resume"))
+    if trainer.is_global_zero:
+        write_run_info(cfg.paths.output_dir, _overrides())
+    try:
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+    except Diverged as error:
+        _write_metrics(cfg, {"status": "diverged", "epoch": error.epoch, "step": error.step, "error": str(error)})
+        raise
+    except (KeyboardInterrupt, SystemExit) as error:   # Ctrl-C (Lightning exits) or SIGTERM
+        _write_metrics(cfg, {"status": "interrupted", "epoch": trainer.current_epoch, "step": trainer.global_step,
+                             "resume": f"python train.py resume={cfg.paths.output_dir}"})
+        raise SystemExit(143 if isinstance(error, SIGTERMException) else 130) from None
     metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     tested = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
@@ -68,7 +89,14 @@ def train(cfg: DictConfig) -> float | None:
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The data module (loaded), the system around its network, and the Trainer, all from `cfg`."""
+    check_run(cfg)
     _check_model_fits_data(cfg)
+    datamodule, system = build_system(cfg)
+    return datamodule, system, build_trainer(cfg)
+
+
+def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """The data module, loaded, and the training system around a fresh network (also used by eval.py)."""
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
@@ -82,11 +110,14 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         network, instantiate(cfg.optimizer), scheduler=scheduler,
         l1=cfg.regularization.l1, l2=cfg.regularization.l2,
         config=OmegaConf.to_container(cfg, resolve=True), **task_args)
+    return datamodule, system
 
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    trainer = instantiate(cfg.trainer, **cfg.accelerator, logger=logger, callbacks=callbacks)
-    return datamodule, system, trainer
+    plugins = [AtomicCheckpointIO(), *(instantiate(cfg.trainer.plugins) or [])]   # last.ckpt never half-written
+    return instantiate(cfg.trainer, **cfg.accelerator, logger=logger, callbacks=callbacks, plugins=plugins)
 
 
 def _check_model_fits_data(cfg: DictConfig) -> None:
@@ -108,6 +139,10 @@ def _choice(group: str, fallback: str) -> str:
     if HydraConfig.initialized():
         return HydraConfig.get().runtime.choices.get(group, fallback)
     return fallback
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _in_multirun() -> bool:

@@ -1,0 +1,63 @@
+"""Checkpoint files: written atomically, and read back with a clear message when they are not usable."""
+
+import os
+from pathlib import Path
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from litlab.errors import LitlabError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, then renames it over the old one.
+
+    A kill during the write leaves the previous `last.ckpt` intact. (Lightning's own writer goes
+    through a temporary file in the system's temp folder, which is a copy, not a rename, when that
+    folder is on another file system, as a tmpfs /tmp is.)
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict:
+    """The checkpoint at `path`, or a `LitlabError` saying why it cannot be used."""
+    path = Path(path)
+    if not path.is_file():
+        raise LitlabError(f"{key}={path}: no such file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise LitlabError(f"{key}={path} cannot be read as a checkpoint ({reason}): the file is truncated or is "
+                          "not a checkpoint; use another one, e.g. an epochNNN.ckpt beside it") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise LitlabError(f"{key}={path} is not a Lightning checkpoint (it has no state_dict)")
+    return checkpoint
+
+
+def resume_checkpoint(ckpt_path: str | None, resume: str | None) -> str | None:
+    """The checkpoint `trainer.fit` continues from: `ckpt_path`, or `resume`'s checkpoints/last.ckpt; checked."""
+    if ckpt_path and resume:
+        raise LitlabError("ckpt_path and resume both set: resume=RUN_DIR continues a run in its folder, "
+                          "ckpt_path=FILE continues from a checkpoint in a new folder; give one")
+    if resume:
+        if not Path(resume).is_dir():
+            raise LitlabError(f"resume={resume}: no such run folder")
+        ckpt_path, key = str(Path(resume) / "checkpoints" / "last.ckpt"), "resume"
+    else:
+        key = "ckpt_path"
+    if ckpt_path:
+        read_checkpoint(ckpt_path, key)
+    return ckpt_path

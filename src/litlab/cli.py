@@ -1,0 +1,95 @@
+"""`hydra.main` for litlab's entry points (train.py, eval.py), with bad input told in one or two lines.
+
+Hydra reports a typo in a key as "Key 'lrr' not in 'SGDConf'" and "To append to your config use +";
+here it becomes what to type instead:
+
+    error: optimizer.lrr is not a key; did you mean optimizer.lr?
+    keys of optimizer: lr, momentum, dampening, nesterov
+
+A `LitlabError` (a value out of range, a missing file) prints as `error: ...`; both exit with status 2.
+`HYDRA_FULL_ERROR=1` shows Hydra's own report with the full traceback, as it always does.
+Only the reporting changes: `--help`, `-m`, `--cfg job` and every other Hydra flag work as before.
+"""
+
+import contextlib
+import difflib
+import functools
+import os
+import re
+import sys
+from typing import Any, Callable, Iterator
+
+import hydra
+from hydra._internal import utils as hydra_internals   # hydra-core 1.3: where errors are reported
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+from litlab.config.schema import register_schemas
+from litlab.errors import LitlabError
+
+TYPE_NAMES = {"Float": "a number", "Integer": "an integer", "Boolean": "true or false", "String": "a string"}
+
+
+def entry_point(config_name: str) -> Callable[[Callable], Callable[[], Any]]:
+    """Like `@hydra.main(config_path="conf", config_name=...)`, with the schemas registered first."""
+
+    def decorator(task: Callable) -> Callable[[], Any]:
+        hydra_main = hydra.main(config_path="conf", config_name=config_name, version_base="1.3")(task)
+
+        @functools.wraps(task)
+        def main() -> Any:
+            register_schemas()
+            report = hydra_internals.run_and_report
+            hydra_internals.run_and_report = lambda func: report(functools.partial(_in_one_line, func))
+            try:
+                return hydra_main()
+            finally:
+                hydra_internals.run_and_report = report
+
+        return main
+
+    return decorator
+
+
+@contextlib.contextmanager
+def bad_input_exits() -> Iterator[None]:
+    """A config error or a `LitlabError` prints `error: ...` and exits with status 2 instead of a traceback."""
+    try:
+        yield
+    except (ConfigCompositionException, LitlabError) as error:
+        message = explain(error)
+        if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _in_one_line(func: Callable) -> Any:
+    with bad_input_exits():
+        return func()
+
+
+def explain(error: Exception) -> str | None:
+    """What to tell the user about a config error, or None to leave it to Hydra's report."""
+    if isinstance(error, LitlabError):
+        return str(error)
+    cause = error.__cause__
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key and cause.parent_node is not None:
+        return _unknown_key(cause.full_key, [k for k in cause.parent_node if k not in ("hydra", "_target_", "_partial_")])
+    if isinstance(cause, ValidationError) and cause.full_key:
+        found = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", cause.msg)
+        if found:
+            value, type_name = found.groups()
+            return f"{cause.full_key}={value} is not allowed: {cause.full_key} takes {TYPE_NAMES.get(type_name, type_name)}"
+        return f"{cause.full_key}: {cause.msg.splitlines()[0]}"
+    return None
+
+
+def _unknown_key(full_key: str, keys: list[str]) -> str:
+    parent, _, name = full_key.rpartition(".")
+    where = parent or "the top level"
+    if not keys:
+        return f"{full_key} is not a key: {where} has no keys with this option (pick another option, or add it with +{full_key}=...)"
+    close = difflib.get_close_matches(name, keys, n=1)
+    hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
+    return f"{full_key} is not a key{hint}\nkeys of {where}: {', '.join(keys)}"

@@ -1,0 +1,296 @@
+"""Typed schemas of the config groups, stored in Hydra's ConfigStore; the YAML options extend them.
+
+Each option file starts with its schema in its defaults list, e.g. `conf/optimizer/sgd.yaml`:
+
+    defaults:
+      - /schema_optimizer_sgd@_here_
+      - _self_
+
+so `optimizer.lrr=0.1` (no such key) and `optimizer.lr=fast` (not a float) are refused while the
+config is composed, and `check_config` (checks.py) refuses values outside each field's rule.
+To add an option: reuse the schema of its family (`scratch_sgd.yaml` extends `schema_optimizer_sgd`),
+or write a dataclass below that subclasses the group's base, and add it to `SCHEMAS`.
+Schemas are stored under top-level names, not in a group, so `--help` lists only the real options.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from litlab.config.checks import Each, OneOf, Range, checked
+
+POSITIVE = Range(0, open_low=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+PROBABILITY = Range(0, 1, open_high=True)   # dropout rates, betas, decay rates in [0, 1)
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")   # litlab.models.mlp.ACTIVATIONS
+INITS = ("default", "normal", "xavier", "kaiming")          # litlab.models.init.INITS
+NORMALIZE = ("standard", "minmax", "none")
+
+
+# -- data -------------------------------------------------------------------------------------------
+@dataclass
+class DataConf:
+    _target_: str = MISSING
+    data_dir: str = "data"
+    batch_size: int = checked(256, AT_LEAST_ONE)
+    seed: int = 42
+    normalize: str = checked("standard", OneOf(NORMALIZE))
+    drop_last: bool = False
+
+
+@dataclass
+class FashionMNISTConf(DataConf):
+    val_size: int = checked(5000, Range(1, 59_999))   # carved out of the 60,000 training images
+    download: bool = True
+    system_dir: str = "/usr/share/datasets/fashion-mnist"
+
+
+@dataclass
+class SplitDataConf(DataConf):
+    """A data set split into train / val / test parts of the given sizes (Iris, digits, synthetic)."""
+
+    sizes: list[int] = checked([120, 15, 15], Each(AT_LEAST_ONE))
+
+
+@dataclass
+class SyntheticLinearConf(SplitDataConf):
+    w: list[float] = field(default_factory=lambda: [2.0, -3.4])
+    b: float = 4.2
+    noise: float = checked(0.01, NON_NEGATIVE)
+
+
+# -- model ------------------------------------------------------------------------------------------
+@dataclass
+class ModelConf:
+    _target_: str = MISSING
+    init: str = checked("default", OneOf(INITS))
+    init_std: float = checked(0.01, POSITIVE)
+
+
+@dataclass
+class MLPConf(ModelConf):
+    hidden: list[int] = checked([256], Each(AT_LEAST_ONE))
+    activation: str = checked("relu", OneOf(ACTIVATIONS))
+    dropout: Any = checked(0.0, Each(PROBABILITY))   # one rate, or a list with one per hidden layer
+
+
+@dataclass
+class LinearRegressionConf(ModelConf):
+    bias: bool = True
+
+
+# -- optimizer: one schema per torch.optim family -----------------------------------------------------
+@dataclass
+class OptimizerConf:
+    _target_: str = MISSING
+    _partial_: bool = True   # the system calls it with the parameter groups
+    lr: float = checked(MISSING, POSITIVE)
+
+
+@dataclass
+class SGDConf(OptimizerConf):
+    momentum: float = checked(0.0, NON_NEGATIVE)
+    dampening: float = checked(0.0, NON_NEGATIVE)
+    nesterov: bool = False
+
+
+@dataclass
+class AdagradConf(OptimizerConf):
+    lr_decay: float = checked(0.0, NON_NEGATIVE)
+    initial_accumulator_value: float = checked(0.0, NON_NEGATIVE)
+    eps: float = checked(1e-10, POSITIVE)
+
+
+@dataclass
+class AdadeltaConf(OptimizerConf):
+    rho: float = checked(0.9, Range(0, 1))
+    eps: float = checked(1e-6, POSITIVE)
+
+
+@dataclass
+class RMSpropConf(OptimizerConf):
+    alpha: float = checked(0.99, Range(0, 1))
+    eps: float = checked(1e-8, POSITIVE)
+    momentum: float = checked(0.0, NON_NEGATIVE)
+    centered: bool = False
+
+
+@dataclass
+class AdamConf(OptimizerConf):   # Adam and AdamW
+    betas: list[float] = checked([0.9, 0.999], Each(PROBABILITY))
+    eps: float = checked(1e-8, POSITIVE)
+    amsgrad: bool = False
+
+
+# -- regularization, scheduler ------------------------------------------------------------------------
+@dataclass
+class RegularizationConf:
+    l1: float = checked(0.0, NON_NEGATIVE)   # lambda of lambda * sum |w| added to the loss
+    l2: float = checked(0.0, NON_NEGATIVE)   # weight decay on weights (biases are never decayed)
+
+
+@dataclass
+class SchedulerConf:
+    _target_: str = MISSING
+    _partial_: bool = True
+
+
+@dataclass
+class StepLRConf(SchedulerConf):
+    step_size: int = checked(5, AT_LEAST_ONE)
+    gamma: float = checked(0.5, POSITIVE)
+
+
+@dataclass
+class ExponentialLRConf(SchedulerConf):
+    gamma: float = checked(0.9, POSITIVE)
+
+
+@dataclass
+class CosineLRConf(SchedulerConf):
+    T_max: int = checked(MISSING, AT_LEAST_ONE)
+    eta_min: float = checked(0.0, NON_NEGATIVE)
+
+
+@dataclass
+class PlateauConf(SchedulerConf):
+    mode: str = checked("min", OneOf(("min", "max")))
+    factor: float = checked(0.5, Range(0, 1, open_low=True, open_high=True))
+    patience: int = checked(2, NON_NEGATIVE)
+
+
+# -- where and how it runs ------------------------------------------------------------------------------
+@dataclass
+class AcceleratorConf:
+    accelerator: str = "auto"   # `accelerator=gpu` without a GPU is refused before training (run.py)
+    devices: Any = 1            # a count, a list of device ids, or "auto"
+    strategy: str = "auto"
+    num_nodes: int = checked(1, AT_LEAST_ONE)
+
+
+@dataclass
+class LoggerConf:
+    _target_: str = MISSING
+    save_dir: str = MISSING
+    name: str = MISSING
+    version: Any = ""
+
+
+@dataclass
+class TensorBoardConf(LoggerConf):
+    default_hp_metric: bool = False
+
+
+@dataclass
+class PathsConf:
+    data_dir: str = "data"
+    output_dir: str = MISSING
+
+
+@dataclass
+class TrainerConf:
+    """Every lightning.Trainer argument except those the accelerator, logger and callbacks groups set."""
+
+    _target_: str = "lightning.Trainer"
+    max_epochs: Optional[int] = checked(10, AT_LEAST_ONE)
+    min_epochs: Optional[int] = checked(None, NON_NEGATIVE)
+    max_steps: int = -1
+    min_steps: Optional[int] = None
+    max_time: Any = None                           # "DD:HH:MM:SS" or {days: .., hours: ..}
+    precision: Any = None                          # 32-true, 16-mixed, bf16-mixed, 64
+    gradient_clip_val: Optional[float] = checked(None, NON_NEGATIVE)
+    gradient_clip_algorithm: Optional[str] = checked(None, OneOf(("norm", "value")))
+    accumulate_grad_batches: int = checked(1, AT_LEAST_ONE)
+    check_val_every_n_epoch: Optional[int] = checked(1, AT_LEAST_ONE)
+    val_check_interval: Any = None                 # a fraction of an epoch, or a number of batches
+    limit_train_batches: Any = checked(None, Range(0))   # a fraction, or a number of batches
+    limit_val_batches: Any = checked(None, Range(0))
+    limit_test_batches: Any = checked(None, Range(0))
+    limit_predict_batches: Any = checked(None, Range(0))
+    overfit_batches: Any = 0.0
+    fast_dev_run: Any = False
+    num_sanity_val_steps: Optional[int] = None
+    log_every_n_steps: Optional[int] = checked(None, AT_LEAST_ONE)
+    enable_checkpointing: Optional[bool] = None
+    enable_progress_bar: Optional[bool] = None
+    enable_model_summary: Optional[bool] = None
+    deterministic: Any = None                      # true, false or "warn"
+    benchmark: Optional[bool] = None
+    inference_mode: bool = True
+    use_distributed_sampler: bool = False
+    profiler: Optional[str] = None
+    detect_anomaly: bool = False
+    barebones: bool = False
+    plugins: Any = None
+    sync_batchnorm: bool = False
+    reload_dataloaders_every_n_epochs: int = checked(0, NON_NEGATIVE)
+    default_root_dir: Optional[str] = None
+    enable_autolog_hparams: bool = True
+    model_registry: Optional[str] = None
+
+
+@dataclass
+class TrainConf:
+    """conf/train.yaml: one option per group, then the run's own keys."""
+
+    data: Any = MISSING
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    regularization: Any = MISSING
+    scheduler: Any = field(default_factory=dict)    # scheduler=none: a constant learning rate
+    accelerator: Any = MISSING
+    logger: Any = field(default_factory=dict)       # logger=none
+    callbacks: Any = field(default_factory=dict)    # Lightning callbacks by name; `callbacks.X=null` drops one
+    seed: int = 42
+    ckpt_path: Optional[str] = None      # a checkpoint to resume training from
+    resume: Optional[str] = None         # a run folder to resume: its checkpoints/last.ckpt, logging into it
+    optimized_metric: Optional[str] = "val/loss"
+    paths: PathsConf = field(default_factory=PathsConf)
+    trainer: TrainerConf = field(default_factory=TrainerConf)
+
+
+@dataclass
+class EvalConf:
+    """conf/eval.yaml: evaluate a checkpoint on a split of the data it was trained on."""
+
+    ckpt_path: str = MISSING
+    split: str = checked("test", OneOf(("test", "val", "train")))
+    accelerator: str = "auto"
+    output_dir: str = MISSING
+
+
+# Top-level name in the ConfigStore -> schema. The YAML file that extends it names it in its defaults.
+SCHEMAS = {
+    "schema_train": TrainConf,
+    "schema_eval": EvalConf,
+    "schema_data_fashion_mnist": FashionMNISTConf,
+    "schema_data_split": SplitDataConf,
+    "schema_data_synthetic_linear": SyntheticLinearConf,
+    "schema_model_mlp": MLPConf,
+    "schema_model_softmax": ModelConf,
+    "schema_model_linreg": LinearRegressionConf,
+    "schema_optimizer_sgd": SGDConf,
+    "schema_optimizer_adagrad": AdagradConf,
+    "schema_optimizer_adadelta": AdadeltaConf,
+    "schema_optimizer_rmsprop": RMSpropConf,
+    "schema_optimizer_adam": AdamConf,
+    "schema_regularization": RegularizationConf,
+    "schema_scheduler_step": StepLRConf,
+    "schema_scheduler_exponential": ExponentialLRConf,
+    "schema_scheduler_cosine": CosineLRConf,
+    "schema_scheduler_plateau": PlateauConf,
+    "schema_accelerator": AcceleratorConf,
+    "schema_logger_tensorboard": TensorBoardConf,
+    "schema_logger_csv": LoggerConf,
+}
+
+
+def register_schemas() -> None:
+    """Store every schema in Hydra's ConfigStore; call before composing (train.py, eval.py, the tests)."""
+    store = ConfigStore.instance()
+    for name, schema in SCHEMAS.items():
+        store.store(name=name, node=schema)
