@@ -17,11 +17,13 @@ import functools
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import hydra
 from hydra._internal import utils as hydra_internals   # hydra-core 1.3: where errors are reported
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 from litlab.config.schema import register_schemas
@@ -39,6 +41,8 @@ def entry_point(config_name: str) -> Callable[[Callable], Callable[[], Any]]:
         @functools.wraps(task)
         def main() -> Any:
             register_schemas()
+            with bad_input_exits():
+                sys.argv[1:] = resume_arguments(sys.argv[1:])
             report = hydra_internals.run_and_report
             hydra_internals.run_and_report = lambda func: report(functools.partial(_in_one_line, func))
             try:
@@ -67,6 +71,29 @@ def bad_input_exits() -> Iterator[None]:
 def _in_one_line(func: Callable) -> Any:
     with bad_input_exits():
         return func()
+
+
+def resume_arguments(args: list[str]) -> list[str]:
+    """`resume=RUN_DIR`: that run's own overrides, then the ones typed now, and Hydra's run folder set to RUN_DIR.
+
+    So the resumed run composes the same config, logs into the same folder (train.log, TensorBoard run,
+    metrics.json) and continues from its checkpoints/last.ckpt; `trainer.max_epochs=20` extends it.
+    """
+    resume = [arg for arg in args if arg.startswith("resume=")]
+    if not resume:
+        return args
+    run_dir = Path(resume[-1].split("=", 1)[1])
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        raise LitlabError(f"resume={run_dir}: not a run folder (it has no .hydra/overrides.yaml); give the folder "
+                          "a run printed as `run folder: ...`")
+    typed = {_key(arg) for arg in args}
+    original = [arg for arg in OmegaConf.load(saved) if _key(arg) not in typed | {"resume", "ckpt_path", "hydra.run.dir"}]
+    return [*original, *args, *([] if "hydra.run.dir" in typed else [f"hydra.run.dir={run_dir}"])]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def explain(error: Exception) -> str | None:

@@ -33,6 +33,8 @@ class IndexBatchSampler:
     `world_size`-th index from it: shards are disjoint and together hold each sample once (the
     permutation is padded with its own head, as `DistributedSampler` does, when the count does not
     divide evenly). Lightning calls `set_epoch` before each epoch, also after a resume.
+    `served` counts the batches handed out this epoch; a run resumed from a checkpoint taken mid-epoch
+    skips that many (`BatchLoader.load_state_dict`), so it sees exactly the batches it had not seen.
     """
 
     def __init__(self, num_samples: int, batch_size: int, shuffle: bool = True, drop_last: bool = False,
@@ -41,6 +43,7 @@ class IndexBatchSampler:
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self.served, self.skip = 0, 0
         # Evaluation splits (shuffle=False) are not padded, so a metric over all ranks sees each sample once.
         pad = shuffle and world_size > 1
         self.shard_size = math.ceil(num_samples / world_size) if pad else len(range(rank, num_samples, world_size))
@@ -61,7 +64,10 @@ class IndexBatchSampler:
 
     def __iter__(self):
         shard = self._shard()
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        first, self.skip = self.skip, 0
+        self.served = first
+        for start in range(first * self.batch_size, len(self) * self.batch_size, self.batch_size):
+            self.served += 1
             yield shard[start : start + self.batch_size]
 
     def __len__(self) -> int:
@@ -74,8 +80,26 @@ def _identity(batch):
     return batch
 
 
+class BatchLoader(DataLoader):
+    """A `DataLoader` over index batches whose position in the epoch is saved in Lightning's checkpoints.
+
+    Lightning stores the `state_dict` of a training loader that has one, and gives it back through
+    `load_state_dict` when it resumes a checkpoint taken in the middle of an epoch.
+    """
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.sampler.epoch, "served": self.sampler.served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.set_epoch(state["epoch"])
+        self.sampler.skip = state["served"] if state["served"] < len(self.sampler) else 0
+
+
 def batch_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, drop_last: bool = False,
                  seed: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
     sampler = IndexBatchSampler(len(x), batch_size, shuffle, drop_last, seed, rank, world_size)
     # batch_size=None: the sampler's items already are batches, so no collation happens.
-    return DataLoader(TensorBatches(x, y), sampler=sampler, batch_size=None, collate_fn=_identity)
+    # Its own generator: otherwise each `iter(loader)` draws a seed from torch's global generator, and a
+    # resumed run (which creates its iterators at other moments) would get other dropout masks.
+    return BatchLoader(TensorBatches(x, y), sampler=sampler, batch_size=None, collate_fn=_identity,
+                       generator=torch.Generator().manual_seed(seed))
