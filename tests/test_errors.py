@@ -1,5 +1,7 @@
 """Bad input through the real `python train.py` entry point: a short message, no traceback, non-zero exit."""
 
+import pytest
+
 from conftest import run_train
 
 
@@ -17,8 +19,47 @@ def test_unknown_option_lists_the_options(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_unknown_key_is_refused(tmp_path):
+def test_unknown_key_says_what_to_type_instead(tmp_path):
     result = run_train("optimizer.lrr=0.1", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: optimizer.lrr is not a key; did you mean optimizer.lr?",
+                                          "keys of optimizer: lr, momentum, dampening, nesterov"]
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())   # refused before the run folder is made
+
+
+def test_wrong_type_names_the_key_and_the_type(tmp_path):
+    result = run_train("optimizer.lr=fast", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: optimizer.lr=fast is not allowed: optimizer.lr takes a number"
+
+
+def test_value_out_of_range_fails_before_training(tmp_path):
+    result = run_train("data=iris", "optimizer.lr=-0.1", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: optimizer.lr=-0.1 is not allowed: lr must be > 0"
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_full_traceback_with_hydra_full_error(tmp_path):
+    result = run_train("optimizer.lrr=0.1", f"hydra.run.dir={tmp_path}", env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0
-    assert "optimizer.lrr" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" in result.stderr and "Key 'lrr' not in 'SGDConf'" in result.stderr
+
+
+def test_gpu_that_is_not_there(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run_train("accelerator=gpu", "data=iris", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: accelerator=gpu but this machine has no CUDA GPU")
+    assert "use accelerator=cpu or accelerator=auto" in result.stderr
+
+
+def test_help_and_cfg_still_work():
+    helped = run_train("--help")
+    assert helped.returncode == 0 and "optimizer: adadelta, adagrad" in helped.stdout
+    assert "schema" not in helped.stdout.split("== Config ==")[0]   # schemas are not options
+    shown = run_train("--cfg", "job", "optimizer=adam", "optimizer.lr=0.01")
+    assert shown.returncode == 0 and "lr: 0.01" in shown.stdout and "betas:" in shown.stdout

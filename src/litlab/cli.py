@@ -24,7 +24,7 @@ import hydra
 from hydra._internal import utils as hydra_internals   # hydra-core 1.3: where errors are reported
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
 
 from litlab.config.schema import register_schemas
 from litlab.errors import LitlabError
@@ -60,7 +60,7 @@ def bad_input_exits() -> Iterator[None]:
     """A config error or a `LitlabError` prints `error: ...` and exits with status 2 instead of a traceback."""
     try:
         yield
-    except (ConfigCompositionException, LitlabError) as error:
+    except (ConfigCompositionException, LitlabError, MissingMandatoryValue) as error:
         message = explain(error)
         if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -100,6 +100,8 @@ def explain(error: Exception) -> str | None:
     """What to tell the user about a config error, or None to leave it to Hydra's report."""
     if isinstance(error, LitlabError):
         return str(error)
+    if isinstance(error, MissingMandatoryValue):
+        return f"{error.full_key} is required: add {error.full_key}=..."
     cause = error.__cause__
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key and cause.parent_node is not None:
         return _unknown_key(cause.full_key, [k for k in cause.parent_node if k not in ("hydra", "_target_", "_partial_")])

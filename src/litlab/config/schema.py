@@ -254,13 +254,19 @@ class TrainConf:
 
 
 @dataclass
-class EvalConf:
-    """conf/eval.yaml: evaluate a checkpoint on a split of the data it was trained on."""
-
-    ckpt_path: str = MISSING
-    split: str = checked("test", OneOf(("test", "val", "train")))
-    accelerator: str = "auto"
+class EvalPathsConf:
     output_dir: str = MISSING
+
+
+@dataclass
+class EvalConf:
+    """conf/eval.yaml: evaluate a checkpoint on a split of the data it was trained on (or of `data=OPTION`)."""
+
+    data: Any = None
+    ckpt_path: str = MISSING
+    split: str = checked("test", OneOf(("test", "val")))
+    accelerator: str = "auto"
+    paths: EvalPathsConf = field(default_factory=EvalPathsConf)
 
 
 # Top-level name in the ConfigStore -> schema. The YAML file that extends it names it in its defaults.

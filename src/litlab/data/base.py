@@ -6,6 +6,7 @@ import lightning as L
 import torch
 
 from litlab.data.batching import batch_loader
+from litlab.errors import LitlabError
 
 Split = tuple[torch.Tensor, torch.Tensor]
 
@@ -99,7 +100,7 @@ class InMemoryDataModule(L.LightningDataModule):
 def split_indices(n: int, sizes: list[int], seed: int) -> list[torch.Tensor]:
     """A seeded random partition of range(n) into parts of the given sizes."""
     if sum(sizes) > n or min(sizes) < 1:
-        raise ValueError(f"split sizes {sizes} do not fit {n} samples")
+        raise LitlabError(f"data.sizes={list(sizes)} needs {sum(sizes)} samples but the data set has {n}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return list(torch.split(perm[: sum(sizes)], sizes))
 
@@ -110,7 +111,7 @@ def stratified_split(y, sizes: list[int], seed: int) -> list:
     from sklearn.model_selection import train_test_split
 
     if sum(sizes) > len(y) or min(sizes) < 1:
-        raise ValueError(f"split sizes {list(sizes)} need {sum(sizes)} samples but the data has {len(y)}")
+        raise LitlabError(f"data.sizes={list(sizes)} needs {sum(sizes)} samples but the data set has {len(y)}")
     rest, parts = np.arange(len(y)), []
     for i, size in enumerate(sizes):
         if size == len(rest):   # the last part takes what is left

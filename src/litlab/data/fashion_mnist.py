@@ -86,7 +86,7 @@ class FashionMNISTDataModule(InMemoryDataModule):
 
 
 def _corrupt(path: Path, error: Exception) -> LitlabError:
-    return LitlabError(f"{path} is truncated or corrupt ({error}); delete it and the next run unpacks or "
+    return LitlabError(f"{path} is truncated or corrupt ({error or type(error).__name__}); delete it and the next run unpacks or "
                        "downloads it again")
 
 
