@@ -38,19 +38,24 @@ def make_cfg(tmp_path):
     """`make_cfg("data=iris", "model=softmax")` composes conf/train.yaml with those overrides."""
 
     def _make(*overrides: str, quick: bool = True):
-        GlobalHydra.instance().clear()
-        register_schemas()   # as train.py does
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            defaults = [*(QUICK if quick else []), f"paths.output_dir={tmp_path}", f"paths.data_dir={ROOT / 'data'}"]
-            cfg = compose("train", overrides=[*defaults, *overrides], return_hydra_config=True)
-        # What @hydra.main does: make the Hydra config (option choices, run mode) visible to the run.
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg.hydra
-        return cfg
+        defaults = [*(QUICK if quick else []), f"paths.output_dir={tmp_path}", f"paths.data_dir={ROOT / 'data'}"]
+        return compose_config("train", [*defaults, *overrides])
 
     yield _make
     GlobalHydra.instance().clear()
+
+
+def compose_config(name: str, overrides: list[str]):
+    """conf/<name>.yaml composed with `overrides` the way `@hydra.main` does it for train.py and eval.py."""
+    GlobalHydra.instance().clear()
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(name, overrides=overrides, return_hydra_config=True)
+    # Make the Hydra config (option choices, run mode) visible to the run, then drop it from the task config.
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra
+    return cfg
 
 
 def read_metrics(folder: Path) -> dict:
@@ -59,5 +64,14 @@ def read_metrics(folder: Path) -> dict:
 
 def run_train(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run the real `python train.py ...` entry point, as a user types it."""
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True,
+    return run_script("train.py", *args, cwd=cwd, env=env, timeout=timeout)
+
+
+def run_eval(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the real `python eval.py ...` entry point."""
+    return run_script("eval.py", *args, cwd=cwd, env=env, timeout=timeout)
+
+
+def run_script(script: str, *args: str, cwd: Path, env: dict | None, timeout: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})

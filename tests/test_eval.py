@@ -1,0 +1,65 @@
+"""`python eval.py ckpt_path=...` reproduces the test metrics the training run reported; bad checkpoints are refused."""
+
+import json
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+
+from conftest import QUICK, compose_config, read_metrics, run_eval
+from litlab.errors import LitlabError
+from litlab.evaluate import evaluate
+from litlab.run import train
+
+
+@pytest.fixture
+def make_eval_cfg(tmp_path):
+    yield lambda *overrides: compose_config("eval", [f"paths.output_dir={tmp_path / 'eval'}", *overrides])
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory):
+    """A short Iris run, trained once for the tests below."""
+    folder = tmp_path_factory.mktemp("iris_run")
+    train(compose_config("train", [*QUICK, "data=iris", "model=mlp", "trainer.max_epochs=5", f"paths.output_dir={folder}"]))
+    GlobalHydra.instance().clear()
+    return folder
+
+
+def test_eval_reproduces_the_reported_test_metrics(iris_run, tmp_path):
+    reported = read_metrics(iris_run)
+    result = run_eval(f"ckpt_path={reported['best_checkpoint']}", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    evaluated = json.loads((tmp_path / "metrics.json").read_text())
+    assert evaluated["split"] == "test" and evaluated["checkpoint"] == reported["best_checkpoint"]
+    assert evaluated["test/acc"] == reported["test/acc"]
+    assert evaluated["test/loss"] == pytest.approx(reported["test/loss"], rel=1e-6)
+    assert "test/acc" in result.stdout
+
+
+def test_eval_on_the_validation_split(iris_run, make_eval_cfg):
+    record = evaluate(make_eval_cfg(f"ckpt_path={iris_run / 'checkpoints' / 'last.ckpt'}", "split=val"))
+    assert record["val/acc"] == pytest.approx(read_metrics(iris_run)["val/acc"])   # last epoch's val metrics
+
+
+@pytest.mark.parametrize(("make_path", "message"), [
+    (lambda run, tmp: tmp / "missing.ckpt", r"ckpt_path=.*missing.ckpt: no such file"),
+    (lambda run, tmp: run / "metrics.json", r"ckpt_path=.*metrics.json cannot be read as a checkpoint"),
+])
+def test_eval_refuses_what_is_not_a_checkpoint(iris_run, tmp_path, make_eval_cfg, make_path, message):
+    with pytest.raises(LitlabError, match=message):
+        evaluate(make_eval_cfg(f"ckpt_path={make_path(iris_run, tmp_path)}"))
+
+
+def test_eval_refuses_data_the_checkpoint_does_not_fit(iris_run, make_eval_cfg):
+    ckpt = iris_run / "checkpoints" / "last.ckpt"
+    with pytest.raises(LitlabError, match=r"does not match the chosen data: its network takes 4 features and 3 "
+                                          r"outputs; DigitsDataModule has 64 features and 10 outputs"):
+        evaluate(make_eval_cfg(f"ckpt_path={ckpt}", "data=digits"))
+    with pytest.raises(LitlabError, match="holds a classification model; the chosen data .* is a regression set"):
+        evaluate(make_eval_cfg(f"ckpt_path={ckpt}", "data=synthetic_linear"))
+
+
+def test_eval_without_a_checkpoint_says_so(tmp_path):
+    result = run_eval(f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and result.stderr.strip() == "error: ckpt_path is required: add ckpt_path=..."
