@@ -17,17 +17,21 @@ from litlab.run import build
 
 BAD_VALUES = [
     (["optimizer.lr=0"], "optimizer.lr=0.0 is not allowed: lr must be > 0"),
-    (["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer.betas=[0.9,1.5] is not allowed: betas must be in [0, 1) (every entry)"),
+    (["optimizer=adam", "optimizer.betas=[0.9,1.5]"],
+     "optimizer.betas=[0.9,1.5] is not allowed: betas must be in [0, 1) (every entry)"),
     (["model.dropout=1.0"], "model.dropout=1.0 is not allowed: dropout must be in [0, 1) (every entry)"),
-    (["model.hidden=[256,128]", "model.dropout=[0.2,-0.5]"], "model.dropout=[0.2,-0.5] is not allowed: dropout must be in [0, 1)"),
+    (["model.hidden=[256,128]", "model.dropout=[0.2,-0.5]"],
+     "model.dropout=[0.2,-0.5] is not allowed: dropout must be in [0, 1)"),
     (["data.batch_size=0"], "data.batch_size=0 is not allowed: batch_size must be >= 1"),
     (["model.hidden=[256,0]"], "model.hidden=[256,0] is not allowed: hidden must be >= 1 (every entry)"),
     (["trainer.max_epochs=0"], "trainer.max_epochs=0 is not allowed: max_epochs must be >= 1"),
     (["regularization=l2", "regularization.l2=-0.1"], "regularization.l2=-0.1 is not allowed: l2 must be >= 0"),
     (["regularization.l1=-1"], "regularization.l1=-1.0 is not allowed: l1 must be >= 0"),
-    (["model.activation=relux"], "model.activation=relux is not allowed: activation must be one of relu, sigmoid, tanh, leaky_relu"),
+    (["model.activation=relux"],
+     "model.activation=relux is not allowed: activation must be one of relu, sigmoid, tanh, leaky_relu"),
     (["model.init=he"], "model.init=he is not allowed: init must be one of default, normal, xavier, kaiming"),
-    (["data=iris", "data.normalize=zscore"], "data.normalize=zscore is not allowed: normalize must be one of standard, minmax, none"),
+    (["data=iris", "data.normalize=zscore"],
+     "data.normalize=zscore is not allowed: normalize must be one of standard, minmax, none"),
     (["data=iris", "data.sizes=[120,0,15]"], "data.sizes=[120,0,15] is not allowed: sizes must be >= 1 (every entry)"),
     (["scheduler=step", "scheduler.gamma=0"], "scheduler.gamma=0.0 is not allowed: gamma must be > 0"),
     (["data.val_size=60000"], "data.val_size=60000 is not allowed: val_size must be in [1, 59999]"),
@@ -43,7 +47,8 @@ def test_bad_value_is_refused(make_cfg, tmp_path, overrides, message):
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("optimizer.lrr=0.1", "optimizer.lrr is not a key; did you mean optimizer.lr?\nkeys of optimizer: lr, momentum, dampening, nesterov"),
+    ("optimizer.lrr=0.1",
+     "optimizer.lrr is not a key; did you mean optimizer.lr?\nkeys of optimizer: lr, momentum, dampening, nesterov"),
     ("trainer.max_epoch=3", "trainer.max_epoch is not a key; did you mean trainer.max_epochs?"),
     ("model.hiden=[64]", "model.hiden is not a key; did you mean model.hidden?"),
     ("scheduler.gamma=0.5", "scheduler.gamma is not a key: scheduler has no keys with this option"),

@@ -21,7 +21,8 @@ def make_eval_cfg(tmp_path):
 def iris_run(tmp_path_factory):
     """A short Iris run, trained once for the tests below."""
     folder = tmp_path_factory.mktemp("iris_run")
-    train(compose_config("train", [*QUICK, "data=iris", "model=mlp", "trainer.max_epochs=5", f"paths.output_dir={folder}"]))
+    train(compose_config("train", [*QUICK, "data=iris", "model=mlp", "trainer.max_epochs=5",
+                                   f"paths.output_dir={folder}"]))
     GlobalHydra.instance().clear()
     return folder
 

@@ -88,7 +88,8 @@ def resume_arguments(args: list[str]) -> list[str]:
         raise LitlabError(f"resume={run_dir}: not a run folder (it has no .hydra/overrides.yaml); give the folder "
                           "a run printed as `run folder: ...`")
     typed = {_key(arg) for arg in args}
-    original = [arg for arg in OmegaConf.load(saved) if _key(arg) not in typed | {"resume", "ckpt_path", "hydra.run.dir"}]
+    replaced = typed | {"resume", "ckpt_path", "hydra.run.dir"}
+    original = [arg for arg in OmegaConf.load(saved) if _key(arg) not in replaced]
     return [*original, *args, *([] if "hydra.run.dir" in typed else [f"hydra.run.dir={run_dir}"])]
 
 
@@ -104,12 +105,14 @@ def explain(error: Exception) -> str | None:
         return f"{error.full_key} is required: add {error.full_key}=..."
     cause = error.__cause__
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key and cause.parent_node is not None:
-        return _unknown_key(cause.full_key, [k for k in cause.parent_node if k not in ("hydra", "_target_", "_partial_")])
+        keys = [k for k in cause.parent_node if k not in ("hydra", "_target_", "_partial_")]
+        return _unknown_key(cause.full_key, keys)
     if isinstance(cause, ValidationError) and cause.full_key:
         found = re.match(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", cause.msg)
         if found:
             value, type_name = found.groups()
-            return f"{cause.full_key}={value} is not allowed: {cause.full_key} takes {TYPE_NAMES.get(type_name, type_name)}"
+            expected = TYPE_NAMES.get(type_name, type_name)
+            return f"{cause.full_key}={value} is not allowed: {cause.full_key} takes {expected}"
         return f"{cause.full_key}: {cause.msg.splitlines()[0]}"
     return None
 
@@ -118,7 +121,8 @@ def _unknown_key(full_key: str, keys: list[str]) -> str:
     parent, _, name = full_key.rpartition(".")
     where = parent or "the top level"
     if not keys:
-        return f"{full_key} is not a key: {where} has no keys with this option (pick another option, or add it with +{full_key}=...)"
+        return (f"{full_key} is not a key: {where} has no keys with this option "
+                f"(pick another option, or add it with +{full_key}=...)")
     close = difflib.get_close_matches(name, keys, n=1)
     hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
     return f"{full_key} is not a key{hint}\nkeys of {where}: {', '.join(keys)}"

@@ -34,7 +34,7 @@ class Resumable(L.Callback):
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)) or trainer.sanity_checking:
             return
         path = self.dirpath / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         run_dir = self.dirpath.parent
         log.warning("interrupted at epoch %d, step %d; saved %s. Resume with: python train.py resume=%s",
                     trainer.current_epoch, trainer.global_step, path, run_dir)

@@ -112,4 +112,5 @@ def check_accelerator(name: str) -> None:
         import torch
 
         if not torch.backends.mps.is_available():
-            raise LitlabError("accelerator=mps but this machine has no Apple GPU; use accelerator=cpu or accelerator=auto")
+            raise LitlabError("accelerator=mps but this machine has no Apple GPU; "
+                              "use accelerator=cpu or accelerator=auto")

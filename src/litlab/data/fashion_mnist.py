@@ -86,7 +86,8 @@ class FashionMNISTDataModule(InMemoryDataModule):
 
 
 def _corrupt(path: Path, error: Exception) -> LitlabError:
-    return LitlabError(f"{path} is truncated or corrupt ({error or type(error).__name__}); delete it and the next run unpacks or "
+    reason = str(error) or type(error).__name__
+    return LitlabError(f"{path} is truncated or corrupt ({reason}); delete it and the next run unpacks or "
                        "downloads it again")
 
 
