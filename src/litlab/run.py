@@ -46,7 +46,7 @@ def main(cfg: DictConfig) -> float | None:
         log.error("%s", error)
         if not _in_multirun():
             raise SystemExit(3) from None
-        return float("nan")
+        return None   # not NaN: Optuna's sweeper ends the whole study on a NaN, it marks a None trial failed
     except Exception as error:
         if not _in_multirun():
             if isinstance(error, LitlabError) and not os.environ.get("HYDRA_FULL_ERROR"):
@@ -68,11 +68,13 @@ def train(cfg: DictConfig) -> float | None:
     try:
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
     except Diverged as error:
-        _write_metrics(cfg, {"status": "diverged", "epoch": error.epoch, "step": error.step, "error": str(error)})
+        if trainer.is_global_zero:
+            _write_metrics(cfg, {"status": "diverged", "epoch": error.epoch, "step": error.step, "error": str(error)})
         raise
     except (KeyboardInterrupt, SystemExit) as error:   # Ctrl-C (Lightning exits) or SIGTERM
-        _write_metrics(cfg, {"status": "interrupted", "epoch": trainer.current_epoch, "step": trainer.global_step,
-                             "resume": f"python train.py resume={cfg.paths.output_dir}"})
+        if trainer.is_global_zero:
+            _write_metrics(cfg, {"status": "interrupted", "epoch": trainer.current_epoch, "step": trainer.global_step,
+                                 "resume": f"python train.py resume={cfg.paths.output_dir}"})
         raise SystemExit(143 if isinstance(error, SIGTERMException) else 130) from None
     metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -116,7 +118,8 @@ def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningMod
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    plugins = [AtomicCheckpointIO(), *(instantiate(cfg.trainer.plugins) or [])]   # last.ckpt never half-written
+    extra = instantiate(cfg.trainer.plugins) or []
+    plugins = [AtomicCheckpointIO(), *(extra if isinstance(extra, list) else [extra])]   # never a half-written ckpt
     return instantiate(cfg.trainer, **cfg.accelerator, logger=logger, callbacks=callbacks, plugins=plugins)
 
 
