@@ -29,6 +29,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.batch_size, self.seed, self.normalize = batch_size, seed, normalize
         self.drop_last, self.data_dir = drop_last, data_dir
         self.splits: dict[str, Split] = {}
+        self._on_device: dict[str, Split] = {}   # the splits moved to the Trainer's device, once
 
     # -- what a subclass provides -------------------------------------------------------------
     def load_splits(self) -> dict[str, Split]:
@@ -51,6 +52,16 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def test_dataloader(self):
         return self._loader("test", shuffle=False)
+
+    def on_device(self, split: str, device: torch.device | str) -> Split:
+        """The split's tensors on `device`, copied there on the first call only: batches are then
+        gathered where the model runs, and Lightning's per-batch move to the device is a no-op."""
+        device = torch.device(device)
+        cached = self._on_device.get(split)
+        if cached is None or cached[0].device != device:   # `.to` returns the tensor itself when it is there
+            x, y = self.splits[split]
+            cached = self._on_device[split] = (x.to(device), y.to(device))
+        return cached
 
     # -- shapes the model is built from ---------------------------------------------------------
     @property
@@ -87,10 +98,11 @@ class InMemoryDataModule(L.LightningDataModule):
         return shift, torch.where(scale > 0, scale, torch.ones_like(scale))
 
     def _loader(self, split: str, shuffle: bool):
-        x, y = self.splits[split]
-        rank, world = 0, 1
+        rank, world, device = 0, 1, torch.device("cpu")
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
+            device = self.trainer.strategy.root_device
+        x, y = self.on_device(split, device)
         # data.batch_size is the global batch: under DDP each process takes its share of it.
         per_process = max(1, self.batch_size // world)
         return batch_loader(x, y, per_process, shuffle=shuffle, drop_last=self.drop_last and shuffle,

@@ -3,7 +3,10 @@
 A `DataLoader` over a `TensorDataset` calls `__getitem__` once per sample and then collates the
 samples back into a batch; for small models that costs more than the step itself. Here the sampler
 yields whole index tensors (a fresh permutation each epoch) and the dataset answers each with one
-`tensor[idx]`. It is still a `DataLoader`, so Lightning treats it like any other.
+`index_select`. It is still a `DataLoader`, so Lightning treats it like any other.
+
+On a GPU the split tensors are moved there once (`device`), and the permutation is moved once per
+epoch, so every batch is gathered on the device: no host-to-device copy and no sync per step.
 """
 
 import math
@@ -23,7 +26,8 @@ class TensorBatches(Dataset):
         return len(self.x)
 
     def __getitem__(self, idx: torch.Tensor):
-        return self.x[idx], self.y[idx]
+        # index_select copies whole rows; `x[idx]` (advanced indexing) is about 4x slower on a CPU.
+        return self.x.index_select(0, idx), self.y.index_select(0, idx)
 
 
 class IndexBatchSampler:
@@ -35,13 +39,14 @@ class IndexBatchSampler:
     divide evenly). Lightning calls `set_epoch` before each epoch, also after a resume.
     `served` counts the batches handed out this epoch; a run resumed from a checkpoint taken mid-epoch
     skips that many (`BatchLoader.load_state_dict`), so it sees exactly the batches it had not seen.
+    The permutation is drawn on the CPU (the same on every device) and then moved to `device`.
     """
 
     def __init__(self, num_samples: int, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 seed: int = 0, rank: int = 0, world_size: int = 1):
+                 seed: int = 0, rank: int = 0, world_size: int = 1, device: torch.device | str = "cpu"):
         self.num_samples, self.batch_size = num_samples, batch_size
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.device = rank, world_size, torch.device(device)
         self.epoch = 0
         self.served, self.skip = 0, 0
         # Evaluation splits (shuffle=False) are not padded, so a metric over all ranks sees each sample once.
@@ -60,7 +65,7 @@ class IndexBatchSampler:
                 order = torch.cat([order, order[: total - self.num_samples]])
         else:
             order = torch.arange(self.num_samples)
-        return order[self.rank :: self.world_size]
+        return order[self.rank :: self.world_size].to(self.device)
 
     def __iter__(self):
         shard = self._shard()
@@ -97,7 +102,8 @@ class BatchLoader(DataLoader):
 
 def batch_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, drop_last: bool = False,
                  seed: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
-    sampler = IndexBatchSampler(len(x), batch_size, shuffle, drop_last, seed, rank, world_size)
+    """A loader of index batches of `x`, `y`, gathered on the device the tensors live on."""
+    sampler = IndexBatchSampler(len(x), batch_size, shuffle, drop_last, seed, rank, world_size, device=x.device)
     # batch_size=None: the sampler's items already are batches, so no collation happens.
     # Its own generator: otherwise each `iter(loader)` draws a seed from torch's global generator, and a
     # resumed run (which creates its iterators at other moments) would get other dropout masks.

@@ -1,7 +1,8 @@
 """The training system every litlab run uses: a network, an optimizer factory, regularization, metrics.
 
 Subclasses say only what differs between tasks: the loss and the score metrics. One `_step` serves
-training, validation and test; metrics accumulate on the device and are logged once per epoch.
+training, validation and test; metrics accumulate on the device and are logged once per epoch, so the
+step itself never waits for the host (`log_step_metrics=True` adds per-step values, at a cost).
 """
 
 from functools import partial
@@ -11,25 +12,31 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 
+from litlab.systems.step_buffer import StepBuffer
+
 STAGES = ("train", "val", "test")
 
 
 class System(L.LightningModule):
     def __init__(self, network: nn.Module, optimizer: partial, scheduler: partial | None = None,
-                 l1: float = 0.0, l2: float = 0.0, config: dict | None = None):
+                 l1: float = 0.0, l2: float = 0.0, log_step_metrics: bool = False, config: dict | None = None):
         """`optimizer` / `scheduler` are factories (Hydra `_partial_: true`) that take params / optimizer.
 
         l2: weight decay on weights only (biases are not decayed). l1: l1 * sum |w| added to the loss.
+        log_step_metrics: also log `train/loss_step` and the batch scores (`train/acc_step`) every step.
         config: the run's resolved config, saved in every checkpoint so `eval.py` can rebuild the run.
         """
         super().__init__()
         self.save_hyperparameters(ignore=["network", "optimizer", "scheduler"], logger=False)
         self.network = network
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.l1, self.l2 = l1, l2
+        self.l1, self.l2, self.log_step_metrics = l1, l2, log_step_metrics
         # One set of metrics per stage, keyed "train_" etc. ("train" itself is a Module method name).
-        self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
+        # nan_strategy="disable": no NaN check (a host sync) per step; a diverged run's mean is NaN, as it should be.
+        self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric(nan_strategy="disable") for stage in STAGES})
         self.scores = nn.ModuleDict({f"{stage}_": self.make_scores().clone(prefix=f"{stage}/") for stage in STAGES})
+        # Each step's metric inputs are handed to the metrics above in chunks (see step_buffer.py).
+        self.pending = {stage: StepBuffer(self.loss_means[f"{stage}_"], self.scores[f"{stage}_"]) for stage in STAGES}
 
     # -- what a task defines --------------------------------------------------------------------
     def loss_fn(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -46,8 +53,13 @@ class System(L.LightningModule):
         x, y = batch
         output = self.network(x)
         loss = self.loss_fn(output, y)
-        self.loss_means[f"{stage}_"].update(loss.detach(), weight=len(y))
-        self.scores[f"{stage}_"].update(output.detach(), y)
+        if stage == "train" and self.log_step_metrics:
+            # forward() both accumulates the epoch state and returns this batch's values.
+            self.loss_means["train_"].update(loss.detach(), weight=len(y))
+            batch_scores = self.scores["train_"](output.detach(), y)
+            self.log_dict({"train/loss_step": loss.detach(), **{f"{k}_step": v for k, v in batch_scores.items()}})
+        else:
+            self.pending[stage].add(loss.detach(), output.detach(), y)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -72,6 +84,7 @@ class System(L.LightningModule):
 
     def _log_epoch(self, stage: str) -> None:
         # torchmetrics syncs across processes inside compute(): each epoch value covers the whole split.
+        self.pending[stage].flush()
         values = {f"{stage}/loss": self.loss_means[f"{stage}_"].compute(), **self.scores[f"{stage}_"].compute()}
         self.log_dict(values, prog_bar=stage != "train")
         self.loss_means[f"{stage}_"].reset()

@@ -1,0 +1,314 @@
+"""Training throughput of litlab's real path against a hand-written loop and the usual per-sample pipeline.
+
+    python scripts/bench.py                          # 784-256-10 MLP, batch 256, SGD: a table of samples/s
+    python scripts/bench.py --epochs 5 --json bench.json --startup --full-run
+
+Three paths train the same network (`--model`, a `conf/model/` option) with the same optimizer
+(conf/optimizer/sgd.yaml), batch size and number of epochs on the same 55,000 training images:
+
+  (a) litlab: the run `python train.py` builds (conf/train.yaml composed with Hydra's compose API,
+      then `litlab.run.build`): the same data module, system, callbacks, logger and Trainer;
+  (b) loop:   a plain PyTorch loop; each epoch shuffles the in-memory tensors once (`x[perm]`) and
+      slices batches from them;
+  (c) per-sample: torchvision's FashionMNIST dataset with per-sample ToTensor + Normalize, a
+      shuffling DataLoader, and a LightningModule that logs loss and accuracy on every step
+      (progress bar off, so its output stays readable; with one it would be slower still).
+
+Each path runs one warm-up epoch and then `--epochs` timed ones; its figure is the median of the timed
+epochs' samples/s (training steps only: validation is not timed). The loop runs before and after (a),
+so a change in the machine's load during the benchmark weighs on both. FashionMNIST is used when its
+files are there (see README, "Data"), else random images of the same shape, as the output says.
+`--startup` adds the wall time from `python train.py` starting to its first training step and
+`--full-run` the wall time of a whole default run (`python train.py`); both start new processes.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="mlp", help="a conf/model/ option for a classifier: mlp, softmax")
+    parser.add_argument("--hidden", default=None, help="the MLP's hidden widths, e.g. 256 or 256,128 (default: conf)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per path, after one warm-up epoch")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--data", default="auto", choices=["auto", "fashion_mnist", "random"],
+                        help="auto: FashionMNIST when its files are there, else random images of its shape")
+    parser.add_argument("--random-images", type=int, default=60000,
+                        help="how many random training images to make when FashionMNIST is not used (its 60,000)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument("--startup", action="store_true", help="time `python train.py` from start to first step")
+    parser.add_argument("--full-run", action="store_true", help="time a whole default `python train.py` run")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1 or args.random_images < 12 or (args.threads or 1) < 1:
+        parser.error("--epochs, --batch-size and --threads must be at least 1, --random-images at least 12")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    with tempfile.TemporaryDirectory(prefix="litlab-bench-") as tmp:
+        tmp = Path(tmp)
+        data_dir, data_note, random = _data_dir(args.data, args.random_images, tmp)
+        args.val_size = args.random_images // 12 if random else None   # FashionMNIST's 5,000 of 60,000
+        cfg = _compose(args, device, data_dir, tmp / "run")
+        loop_rates, litlab_rates, per_sample_rates, train_size = _measure(args, cfg, device, data_dir, tmp)
+        startup = _time_startup(args, device, data_dir, tmp) if args.startup else None
+        full_run = _time_full_run(args, device, data_dir, tmp) if args.full_run else None
+
+    rates = {"litlab": statistics.median(litlab_rates), "loop": statistics.median(loop_rates),
+             "per_sample": statistics.median(per_sample_rates)}
+    result = {
+        "samples_per_s": rates,
+        "ratio_vs_loop": rates["litlab"] / rates["loop"],
+        "ratio_vs_per_sample": rates["litlab"] / rates["per_sample"],
+        "epoch_samples_per_s": {"litlab": litlab_rates, "loop": loop_rates, "per_sample": per_sample_rates},
+        "startup_s": startup, "default_run_s": full_run,
+        "data": data_note, "train_samples": train_size, "model": args.model, "hidden": args.hidden,
+        "batch_size": args.batch_size, "epochs": args.epochs, "device": str(device),
+        "torch_threads": torch.get_num_threads(), "machine": _machine(),
+    }
+    _print_table(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# -- data ------------------------------------------------------------------------------------------
+def _data_dir(choice: str, random_images: int, tmp: Path) -> tuple[str, str, bool]:
+    from litlab.data.fashion_mnist import FILES, SYSTEM_DIR
+
+    data_dir = os.environ.get("LITLAB_DATA_DIR", str(ROOT / "data"))
+    present = (all((Path(data_dir) / "FashionMNIST" / "raw" / f).exists() for f in FILES)
+               or all((Path(SYSTEM_DIR) / f"{f}.gz").exists() for f in FILES))
+    if choice == "fashion_mnist" and not present:
+        raise SystemExit(f"error: --data fashion_mnist, but its files are neither in {data_dir}/FashionMNIST/raw/ "
+                         f"nor in {SYSTEM_DIR}/ (see README, Data)")
+    if present and choice != "random":
+        return data_dir, "FashionMNIST", False
+    _write_random_fashion_mnist(tmp / "data" / "FashionMNIST" / "raw", random_images)
+    why = "--data random" if choice == "random" else "FashionMNIST files not found"
+    return str(tmp / "data"), f"random images of FashionMNIST's shape ({why})", True
+
+
+def _write_random_fashion_mnist(raw: Path, n_train: int) -> None:
+    """IDX files of random images and labels, read by the real data module and by torchvision alike."""
+    import torch
+
+    raw.mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    for prefix, n in (("train", n_train), ("t10k", max(1, n_train // 6))):
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
+        labels = torch.randint(0, 10, (n,), dtype=torch.uint8, generator=g)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">4i", 2051, n, 28, 28) + images.numpy().tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">2i", 2049, n) + labels.numpy().tobytes())
+
+
+# -- the three paths ---------------------------------------------------------------------------------
+def _overrides(args: argparse.Namespace, device, data_dir: str) -> list[str]:
+    overrides = [f"model={args.model}", f"data.batch_size={args.batch_size}", f"paths.data_dir={data_dir}",
+                 f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}"]
+    if args.val_size:
+        overrides.append(f"data.val_size={args.val_size}")
+    return overrides + ([f"model.hidden=[{args.hidden}]"] if args.hidden else [])
+
+
+def _compose(args: argparse.Namespace, device, data_dir: str, out: Path):
+    """conf/train.yaml with the benchmark's overrides, as `python train.py` would compose it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[*_overrides(args, device, data_dir), f"paths.output_dir={out}",
+                                          f"trainer.max_epochs={1 + args.epochs}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)   # what @hydra.main does before calling the run
+    with open_dict(cfg):
+        del cfg.hydra
+    return cfg
+
+
+def _measure(args, cfg, device, data_dir: str, tmp: Path):
+    import torch
+    from hydra.utils import instantiate
+
+    from litlab.callbacks.timing import TrainTimer
+    from litlab.run import build
+
+    print(f"(a) litlab: building the run train.py builds ({cfg.model._target_}, batch {args.batch_size}) ...")
+    datamodule, system, trainer = build(cfg)
+    x, y = datamodule.splits["train"]
+
+    def fresh_network():
+        torch.manual_seed(cfg.seed)
+        return instantiate(cfg.model, in_features=datamodule.num_features, out_features=datamodule.num_outputs)
+
+    network = fresh_network().to(device)
+    optimizer = instantiate(cfg.optimizer)(network.parameters())
+    print("(b) loop, before (a) ...")
+    loop_rates = _loop_epochs(network, optimizer, x, y, args.batch_size, 1 + args.epochs, device)[1:]
+
+    timer = TrainTimer()
+    trainer.callbacks.append(timer)
+    print("(a) litlab: Trainer.fit ...")
+    trainer.fit(system, datamodule=datamodule)
+    litlab_rates = timer.samples_per_s[1:]
+
+    print("(b) loop, after (a) ...")
+    loop_rates += _loop_epochs(network, optimizer, x, y, args.batch_size, args.epochs, device)
+
+    print("(c) per-sample pipeline ...")
+    per_sample = _per_sample_rates(fresh_network(), instantiate(cfg.optimizer), data_dir, len(x), args, device, tmp)
+    return loop_rates, litlab_rates, per_sample, len(x)
+
+
+def _loop_epochs(network, optimizer, x, y, batch_size: int, epochs: int, device) -> list[float]:
+    """(b): what one writes by hand: shuffle the tensors once per epoch, slice batches, step."""
+    import torch
+    import torch.nn.functional as F
+
+    from litlab.callbacks.timing import wait_for_device
+
+    x, y, n, rates = x.to(device), y.to(device), len(x), []
+    for _ in range(epochs):
+        wait_for_device(device)
+        start = time.perf_counter()
+        perm = torch.randperm(n, device=device)
+        xs, ys = x[perm], y[perm]
+        for i in range(0, n, batch_size):
+            loss = F.cross_entropy(network(xs[i : i + batch_size]), ys[i : i + batch_size])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        wait_for_device(device)
+        rates.append(n / (time.perf_counter() - start))
+    return rates
+
+
+def _per_sample_rates(network, optimizer_factory, data_dir: str, n: int, args, device, tmp: Path) -> list[float]:
+    """(c): the usual tutorial pipeline, per-sample transforms and logging on every step."""
+    import lightning as L
+    import torch.nn.functional as F
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from torch.utils.data import DataLoader, Subset
+    from torchmetrics.classification import MulticlassAccuracy
+    from torchvision import transforms
+    from torchvision.datasets import FashionMNIST
+
+    from litlab.callbacks.timing import TrainTimer
+
+    class PerSampleClassifier(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.network, self.acc = network, MulticlassAccuracy(10, average="micro")
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            output = self.network(x)
+            loss = F.cross_entropy(output, y)
+            self.acc(output, y)
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+            self.log("train/acc", self.acc, on_step=True, on_epoch=True, prog_bar=True)
+            return loss
+
+        def configure_optimizers(self):
+            return optimizer_factory(self.parameters())
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))])
+    dataset = Subset(FashionMNIST(data_dir, train=True, transform=transform), range(n))
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True)
+    timer = TrainTimer()
+    trainer = L.Trainer(max_epochs=1 + args.epochs, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
+                        logger=TensorBoardLogger(tmp / "per_sample"), callbacks=[timer], enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(PerSampleClassifier(), train_dataloaders=loader)
+    return timer.samples_per_s[1:]
+
+
+# -- whole processes ----------------------------------------------------------------------------------
+def _train_py(args, device, data_dir: str, out: Path, *extra: str) -> tuple[float, subprocess.CompletedProcess]:
+    command = [sys.executable, str(ROOT / "train.py"), *_overrides(args, device, data_dir), f"hydra.run.dir={out}",
+               *extra]
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
+    start = time.time()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return start, done
+
+
+def _time_startup(args, device, data_dir: str, tmp: Path) -> float:
+    print("python train.py: time to the first training step ...")
+    marker = tmp / "first_step.json"
+    start, _ = _train_py(args, device, data_dir, tmp / "startup", "trainer.max_steps=1", "trainer.limit_val_batches=1",
+                         "trainer.limit_test_batches=1", "+callbacks.timer._target_=litlab.callbacks.timing.TrainTimer",
+                         f"+callbacks.timer.first_step_file={marker}")
+    return json.loads(marker.read_text())["first_step_unix_time"] - start
+
+
+def _time_full_run(args, device, data_dir: str, tmp: Path) -> float:
+    print("python train.py: a whole default run ...")
+    start, _ = _train_py(args, device, data_dir, tmp / "full")
+    return time.time() - start
+
+
+# -- report ----------------------------------------------------------------------------------------------
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def _print_table(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rates = r["samples_per_s"]
+    table = Table(title=f"training throughput, {r['model']}{' ' + r['hidden'] if r['hidden'] else ''}, "
+                        f"batch {r['batch_size']}, median of {r['epochs']} epochs after a warm-up epoch",
+                  title_justify="left")
+    for column, justify in (("path", "left"), ("samples/s", "right"), ("a / path", "right")):
+        table.add_column(column, justify=justify)
+    table.add_row("(a) litlab (train.py's Trainer, data module, system)", f"{rates['litlab']:,.0f}", "1.00")
+    table.add_row("(b) plain PyTorch loop over shuffled tensors", f"{rates['loop']:,.0f}", f"{r['ratio_vs_loop']:.2f}")
+    table.add_row("(c) per-sample ToTensor + Normalize, DataLoader, log every step", f"{rates['per_sample']:,.0f}",
+                  f"{r['ratio_vs_per_sample']:.2f}")
+    console = Console()
+    console.print(table)
+    console.print(f"data: {r['data']}, {r['train_samples']:,} training samples; device {r['device']}, "
+                  f"{r['torch_threads']} torch threads; {r['machine']}")
+    if r["startup_s"] is not None:
+        console.print(f"python train.py, start to first training step: {r['startup_s']:.1f} s")
+    if r["default_run_s"] is not None:
+        console.print(f"python train.py, whole default run: {r['default_run_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
