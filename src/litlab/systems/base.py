@@ -32,10 +32,10 @@ class System(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.l1, self.l2, self.log_step_metrics = l1, l2, log_step_metrics
         # One set of metrics per stage, keyed "train_" etc. ("train" itself is a Module method name).
-        # nan_strategy="disable": no NaN check (a host sync) per step; a diverged run's mean is NaN, as it should be.
-        self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric(nan_strategy="disable") for stage in STAGES})
+        self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
         self.scores = nn.ModuleDict({f"{stage}_": self.make_scores().clone(prefix=f"{stage}/") for stage in STAGES})
-        # Each step's metric inputs are handed to the metrics above in chunks (see step_buffer.py).
+        # Each step's metric inputs are handed to the metrics above in chunks (see step_buffer.py), so their
+        # checks (NaN, target range: each a wait for the device) run once per chunk, not once per step.
         self.pending = {stage: StepBuffer(self.loss_means[f"{stage}_"], self.scores[f"{stage}_"]) for stage in STAGES}
 
     # -- what a task defines --------------------------------------------------------------------
