@@ -249,6 +249,7 @@ class TrainConf:
     ckpt_path: Optional[str] = None      # a checkpoint to resume training from
     resume: Optional[str] = None         # a run folder to resume: its checkpoints/last.ckpt, logging into it
     optimized_metric: Optional[str] = "val/loss"
+    log_step_metrics: bool = False       # also log train/loss_step, train/acc_step (see README, Performance)
     paths: PathsConf = field(default_factory=PathsConf)
     trainer: TrainerConf = field(default_factory=TrainerConf)
 
