@@ -145,6 +145,9 @@ def _compose(args: argparse.Namespace, device, data_dir: str, out: Path):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    from litlab.config.schema import register_schemas
+
+    register_schemas()   # the typed schemas conf/*.yaml extend, as train.py registers them
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[*_overrides(args, device, data_dir), f"paths.output_dir={out}",
