@@ -124,7 +124,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
 
 
 def _check_model_fits_data(cfg: DictConfig) -> None:
-    task = get_class(cfg.data._target_).task
+    task = cfg.data.get("task") or get_class(cfg.data._target_).task   # data=csv says its task in the config
     if task in get_class(cfg.model._target_).tasks:
         return
     from hydra import compose

@@ -23,3 +23,14 @@ class SyntheticLinearDataModule(InMemoryDataModule):
         y = x @ w + self.b + self.noise * torch.randn(n, generator=g)
         parts = split_indices(n, self.sizes, self.seed)
         return {name: (x[idx], y[idx]) for name, idx in zip(("train", "val", "test"), parts)}
+
+
+class HighDimLinearDataModule(SyntheticLinearDataModule):
+    """d2l 4.5 (weight decay): d = 200 inputs, every w = 0.01, b = 0.05, noise 0.01, only 20 training samples.
+
+    With more weights than samples plain least squares overfits; weight decay is the cure being studied.
+    """
+
+    def __init__(self, num_inputs: int = 200, w_value: float = 0.01, b: float = 0.05, noise: float = 0.01,
+                 sizes: list[int] = (20, 100, 100), **kwargs):
+        super().__init__(w=[w_value] * num_inputs, b=b, noise=noise, sizes=sizes, **kwargs)
