@@ -2,7 +2,7 @@
 
 `train(cfg)` is the whole run and raises on bad input; `main(cfg)` is what `train.py` calls: it turns
 a `LitlabError` into one line on stderr, and inside a multirun records a failed job and lets the
-sweep go on instead of ending it.
+sweep go on instead of ending it (returning None, which every sweeper accepts, never NaN).
 """
 
 import json
@@ -41,7 +41,7 @@ def main(cfg: DictConfig) -> float | None:
     # message and write it to the run's log file, so without this every line shows twice.
     logging.getLogger("lightning").handlers.clear()
     try:
-        return train(cfg)
+        value = train(cfg)
     except Diverged as error:   # metrics.json already says `diverged`; a sweep goes on with the next job
         log.error("%s", error)
         if not _in_multirun():
@@ -56,7 +56,9 @@ def main(cfg: DictConfig) -> float | None:
         # One bad job must not end a sweep: record it where the report will look, and go on.
         log.exception("job failed: %s", error)
         _write_metrics(cfg, {"status": "failed", "error": str(error)})
-        return float("nan")
+        return None
+    # Nor a NaN metric: None again, for the same reason.
+    return value if value is None or math.isfinite(value) else None
 
 
 def train(cfg: DictConfig) -> float | None:
