@@ -1,0 +1,375 @@
+"""The report of a sweep: one table and a few pictures from the job folders of a multirun.
+
+`write_report(sweep_dir)` reads every job folder (`0/`, `1/`, ...): the overrides that made it
+(`.hydra/overrides.yaml`) and its final metrics (`metrics.json`). The swept keys are the overrides
+whose values differ between jobs. It writes, into the sweep folder:
+
+- `report.md` and `report.csv`: one row per job, the swept keys, `status` and the final metrics;
+  a job whose status is not `completed` (failed, diverged, or no metrics.json at all) is marked;
+- `report_by_seed.csv` when `seed` is swept: the runs that differ only in their seed, as mean and std;
+- `metrics_vs_<key>.png`: every final metric against each swept key (log axes where values span
+  decades), mean and std over seeds;
+- `learning_curves.png`: train and val loss per epoch of every run, read back from its TensorBoard
+  events (or the CSV logger's metrics.csv);
+- `tensorboard/`: the same figures and table in TensorBoard (`tensorboard --logdir SWEEP_DIR`).
+
+`SweepReport` is the Hydra callback (conf/train.yaml, `hydra.callbacks`) that writes it when a
+multirun ends; `python scripts/report.py SWEEP_DIR` writes it for any sweep folder.
+"""
+
+import json
+import logging
+import math
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.errors import LitlabError
+
+log = logging.getLogger("litlab")
+
+STAGES = ("train", "val", "test")
+CURVES = ("train/loss", "val/loss")
+STYLES = {"train": ":", "val": "--", "test": "-"}   # line style per stage in the metric plots
+SEED = "seed"
+
+
+class SweepReport(Callback):
+    """Hydra callback: write the report into the sweep folder when a multirun ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = config.hydra.sweep.dir
+        try:
+            write_report(sweep_dir)
+        except Exception as error:   # every job's results are on disk already; never fail the sweep here
+            log.warning("no sweep report (%s); try `python scripts/report.py %s`", error, sweep_dir)
+
+
+# -- reading the jobs -------------------------------------------------------------------------------
+def load_runs(sweep_dir: str | Path):
+    """One row per job folder: `job`, its overrides (key -> value) and its metrics.json; and the swept keys."""
+    import pandas as pd
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    sweep_dir = Path(sweep_dir)
+    jobs = sorted((p.parents[1] for p in sweep_dir.glob("*/.hydra/overrides.yaml")), key=_job_order)
+    if not jobs:
+        raise LitlabError(f"{sweep_dir}: no job folders (each with .hydra/overrides.yaml); give the folder of "
+                          "a multirun, e.g. outputs/multirun/DATE/TIME")
+    parser = OverridesParser.create()
+    rows, override_keys = [], []
+    for job in jobs:
+        overrides = parser.parse_overrides(list(OmegaConf.load(job / ".hydra" / "overrides.yaml")))
+        row = {"job": job.name}
+        for override in overrides:
+            key = override.get_key_element().lstrip("+~")
+            row[key] = override.get_value_element_as_str()
+            if key not in override_keys:
+                override_keys.append(key)
+        row.update(_read_metrics(job))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    swept = [k for k in override_keys if table[k].astype(str).nunique(dropna=False) > 1]
+    for key in swept:   # numbers become numbers, so they sort and plot as numbers
+        numeric = pd.to_numeric(table[key], errors="coerce")
+        if numeric.notna().all():
+            table[key] = numeric
+    # A score equal to the loss in every run (regression's mse is the loss) only widens the table.
+    metrics = [m for m in _metric_columns(table) if not _same_as_loss(table, m)]
+    columns = ["job", *swept, "status", "epochs", *metrics]
+    if "error" in table:
+        columns.append("error")   # in report.csv; the Markdown lists it under the table
+    return table[[c for c in columns if c in table]], swept
+
+
+def _same_as_loss(table, metric: str) -> bool:
+    import numpy as np
+
+    loss = metric.split("/")[0] + "/loss"
+    if not metric.endswith("/mse") or loss not in table:
+        return False
+    return bool(np.allclose(table[metric].astype(float), table[loss].astype(float), rtol=1e-5, equal_nan=True))
+
+
+def _job_order(job: Path):
+    return (0, int(job.name)) if job.name.isdigit() else (1, job.name)
+
+
+def _read_metrics(job: Path) -> dict:
+    path = job / "metrics.json"
+    if not path.exists():   # killed, or still running: the job never wrote its metrics
+        return {"status": "no metrics.json"}
+    record = json.loads(path.read_text())
+    # metrics.json writes NaN and inf as strings; read them back as numbers.
+    return {k: (float(v) if isinstance(v, str) and v.lower() in ("nan", "inf", "-inf") else v)
+            for k, v in record.items() if k != "best_checkpoint"}
+
+
+def _metric_columns(table) -> list[str]:
+    """Final metrics in reading order: train, val, test, then params; learning rates left out."""
+    names = [c for c in table.columns if "/" in c and not c.startswith("lr-")]
+    order = {prefix: i for i, prefix in enumerate((*STAGES, "params"))}
+    return sorted(names, key=lambda c: (order.get(c.split("/")[0], len(order)), c))
+
+
+def by_seed(table, swept: list[str]):
+    """Runs that differ only in `seed`, grouped: mean and std of each metric, and how many completed."""
+    import pandas as pd
+
+    keys = [k for k in swept if k != SEED]
+    metrics = _metric_columns(table)
+    groups = table.groupby(keys, sort=True, dropna=False) if keys else [((), table)]
+    rows = []
+    for values, group in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        done = group[group["status"] == "completed"]
+        row = dict(zip(keys, values), runs=f"{len(done)}/{len(group)}")   # completed / all runs of the setting
+        for metric in metrics:
+            row[f"{metric} mean"] = done[metric].mean()
+            row[f"{metric} std"] = done[metric].std(ddof=1) if len(done) > 1 else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- reading the learning curves -------------------------------------------------------------------
+def learning_curves(job: Path) -> dict:
+    """{"train/loss": Series by epoch, "val/loss": ...} from the run's TensorBoard events or metrics.csv."""
+    events = sorted({p.parent for p in job.rglob("events.out.tfevents.*")})
+    if events:
+        return _tensorboard_curves(events[0])
+    csvs = sorted(job.rglob("metrics.csv"))
+    return _csv_curves(csvs[0]) if csvs else {}
+
+
+def _tensorboard_curves(folder: Path) -> dict:
+    import pandas as pd
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})   # 0: keep every point
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    if "epoch" not in tags:
+        return {}
+    # Lightning logs `epoch` beside every metric, at the same step: that maps steps to epochs.
+    epoch_at = {e.step: int(e.value) for e in events.Scalars("epoch")}
+    curves = {}
+    for tag in CURVES:
+        if tag in tags:
+            points = {epoch_at.get(e.step, e.step): e.value for e in events.Scalars(tag)}   # a resumed epoch: last value
+            curves[tag] = pd.Series(points).sort_index()
+    return curves
+
+
+def _csv_curves(path: Path) -> dict:
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    return {tag: frame.dropna(subset=[tag]).groupby("epoch")[tag].last()
+            for tag in CURVES if tag in frame and "epoch" in frame}
+
+
+# -- the report ------------------------------------------------------------------------------------
+def write_report(sweep_dir: str | Path, plots: bool = True, echo: bool = True) -> list[Path]:
+    """Write the table (Markdown, CSV), the grouped table and the figures; return the files written."""
+    sweep_dir = Path(sweep_dir)
+    table, swept = load_runs(sweep_dir)
+    written = [sweep_dir / "report.csv"]
+    table.to_csv(written[0], index=False)
+    sections = [_markdown(table.drop(columns="error", errors="ignore"), f"Sweep {sweep_dir}: {len(table)} runs")]
+    for _, row in table[table["status"] != "completed"].iterrows():
+        reason = " ".join(str(row["error"]).split()) if isinstance(row.get("error"), str) else ""
+        sections.append(f"- job {row['job']}: **{row['status']}** {reason[:200]}".rstrip())
+    if SEED in swept:
+        grouped = by_seed(table, swept)
+        written.append(sweep_dir / "report_by_seed.csv")
+        grouped.to_csv(written[-1], index=False)
+        sections.append(_markdown(_mean_std(grouped), "Grouped over seeds: mean ± std"))
+    optuna = sweep_dir / "optimization_results.yaml"
+    if optuna.exists():
+        best = OmegaConf.load(optuna)
+        if "best_params" in best:
+            params = " ".join(f"{k}={v}" for k, v in best.best_params.items())
+            sections.append(f"Optuna's best trial: value {best.best_value:.4g} with `{params}`")
+    markdown = "\n\n".join(sections) + "\n"
+    written.append(sweep_dir / "report.md")
+    written[-1].write_text(markdown)
+    if echo:
+        print(markdown)   # plain Markdown: paste it into a README or a paper's notes
+    if plots:
+        figures = _figures(sweep_dir, table, swept)
+        written += [path for path, _ in figures]
+        _to_tensorboard(sweep_dir / "tensorboard", figures, markdown)
+        written.append(sweep_dir / "tensorboard")
+    for path in written:
+        log.info("report: %s", path)
+    return written
+
+
+def _markdown(table, title: str) -> str:
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([f"**{title}**", "", header, rule, *rows])
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return (str(value).splitlines() or [""])[0].replace("|", "\\|") if value is not None else ""
+
+
+def _mean_std(grouped):
+    """The grouped table with each metric's mean and std in one cell: `0.123 ± 0.004`."""
+    out = grouped[[c for c in grouped.columns if not c.endswith((" mean", " std"))]].copy()
+    for column in grouped.columns:
+        if column.endswith(" mean"):
+            metric = column[: -len(" mean")]
+            std = grouped[f"{metric} std"]
+            out[metric] = [_cell(m) + ("" if math.isnan(s) else f" ± {s:.2g}")
+                           for m, s in zip(grouped[column], std)]
+    return out
+
+
+# -- figures ---------------------------------------------------------------------------------------
+def _figures(sweep_dir: Path, table, swept: list[str]) -> list:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figures = []
+    for key in swept:
+        if key != SEED:
+            figures.append((sweep_dir / f"metrics_vs_{_filename(key)}.png", _metrics_figure(table, swept, key)))
+    figures.append((sweep_dir / "learning_curves.png", _curves_figure(sweep_dir, table, swept)))
+    for path, figure in figures:
+        figure.savefig(path, dpi=110, bbox_inches="tight")
+    return figures
+
+
+def _filename(key: str) -> str:
+    return key.replace("/", "_").replace(".", "_")
+
+
+def _panels(table) -> list[tuple[str, list[str]]]:
+    """One panel per score (loss, acc, mse: train, val and test together) and one per params/* metric."""
+    panels: dict[str, list[str]] = {}
+    for metric in _metric_columns(table):
+        stage, name = metric.split("/", 1)
+        panels.setdefault(name if stage in STAGES else metric, []).append(metric)
+    return list(panels.items())
+
+
+def _metrics_figure(table, swept: list[str], key: str):
+    """One panel per metric family; x = the key, one line per setting of the other swept keys (seeds averaged)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.lines import Line2D
+
+    others = [k for k in swept if k not in (key, SEED)]
+    done = table[table["status"] == "completed"]
+    groups = list(done.groupby(others, sort=True, dropna=False)) if others else [((), done)]
+    # An Optuna search sets every key anew in each trial: no two runs share a setting, so points, no lines.
+    scatter = len(groups) > 8 or all(group[key].nunique() < 2 for _, group in groups) and len(groups) > 1
+    numeric = pd.api.types.is_numeric_dtype(table[key])
+    panels = _panels(table)
+    cols = min(3, len(panels)) or 1
+    rows = -(-len(panels) // cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.3 * rows), squeeze=False, layout="constrained")
+    for ax, (name, metrics) in zip(axes.flat, panels):
+        values = []
+        for s, metric in enumerate(metrics):
+            stage = metric.split("/")[0] if metric.split("/")[0] in STAGES else None
+            style = STYLES.get(stage, "-")
+            if scatter:
+                ax.plot(_x(done[key], numeric), done[metric], "o", color=f"C{s}", alpha=0.7, label=stage)
+                values += list(done[metric])
+                continue
+            for g, (_, group) in enumerate(groups):
+                stats = group.groupby(key, sort=True)[metric].agg(["mean", "std"])
+                color = f"C{g}" if len(groups) > 1 else f"C{s}"
+                ax.errorbar(_x(pd.Series(stats.index), numeric), stats["mean"], yerr=stats["std"].fillna(0),
+                            fmt="o" + (style if numeric else ""), color=color, capsize=3,
+                            label=stage if g == 0 else None)
+                values += list(stats["mean"])
+        ax.set_title(name)
+        ax.set_xlabel(key)
+        if numeric:
+            _scale(ax.set_xscale, list(done[key]))
+        _scale(ax.set_yscale, values)
+        if len(metrics) > 1:
+            if len(groups) > 1 and not scatter:   # colors are settings here: the legend shows the line styles
+                ax.legend([Line2D([], [], color="gray", linestyle=STYLES[m.split("/")[0]]) for m in metrics],
+                          [m.split("/")[0] for m in metrics], fontsize=7)
+            else:
+                ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if len(groups) > 1 and not scatter:
+        labels = [", ".join(f"{k}={_cell(v)}" for k, v in zip(others, values if isinstance(values, tuple) else (values,)))
+                  for values, _ in groups]
+        fig.legend([Line2D([], [], color=f"C{g}", marker="o") for g in range(len(groups))], labels,
+                   loc="outside right center", fontsize=7)
+    fig.suptitle(f"final metrics against {key}" + (" (mean ± std over seeds)" if SEED in swept else ""))
+    return fig
+
+
+def _x(values, numeric: bool):
+    return list(values) if numeric else [str(v) for v in values]
+
+
+def _scale(set_scale, values) -> None:
+    """Log scale when the positive values span two decades or more; symlog when zero is among them."""
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    positive = [v for v in finite if v > 0]
+    if len(positive) < 2 or any(v < 0 for v in finite) or max(positive) / min(positive) < 100:
+        return
+    if len(positive) == len(finite):
+        set_scale("log")
+    else:
+        set_scale("symlog", linthresh=min(positive))
+
+
+def _curves_figure(sweep_dir: Path, table, swept: list[str]):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(6.2 * len(CURVES), 4.2), squeeze=False, layout="constrained")
+    others = [k for k in swept if k != SEED]
+    colors = {}
+    values = {tag: [] for tag in CURVES}
+    for _, row in table.iterrows():
+        curves = learning_curves(sweep_dir / str(row["job"]))
+        setting = tuple(row[k] for k in others)
+        first = setting not in colors
+        color = colors.setdefault(setting, f"C{len(colors) % 10}")   # the seeds of one setting share a color
+        label = ", ".join(f"{k}={_cell(row[k])}" for k in others) or f"job {row['job']}"
+        if row["status"] != "completed":
+            label += f" ({row['status']})"
+        elif not first:
+            label = None   # one legend entry per setting, its seeds drawn in the same color
+        for ax, tag in zip(axes.flat, CURVES):
+            if tag in curves:
+                ax.plot(curves[tag].index, curves[tag].values, color=color, alpha=0.8, label=label)
+                values[tag] += list(curves[tag].values)
+    for ax, tag in zip(axes.flat, CURVES):
+        ax.set_title(tag)
+        ax.set_xlabel("epoch")
+        _scale(ax.set_yscale, values[tag])
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", fontsize=7)
+    fig.suptitle(f"learning curves of {len(table)} runs" + (" (one color per setting, a line per seed)" if SEED in swept else ""))
+    return fig
+
+
+def _to_tensorboard(folder: Path, figures: list, markdown: str) -> None:
+    """The figures and the table as one TensorBoard run beside the jobs' own runs."""
+    import matplotlib.pyplot as plt
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    writer.add_text("sweep/report", markdown)
+    for path, figure in figures:
+        writer.add_figure(f"sweep/{path.stem}", figure, close=True)
+    writer.close()
+    for _, figure in figures:
+        plt.close(figure)
