@@ -1,5 +1,7 @@
 """Multilayer perceptron: hidden affine layers, each followed by an activation and dropout."""
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -18,7 +20,7 @@ class MLP(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"model.activation={activation!r}: use one of {', '.join(ACTIVATIONS)}")
         # One dropout rate for every hidden layer, or a list with one rate per hidden layer.
-        rates = list(dropout) if isinstance(dropout, (list, tuple)) else [dropout] * len(hidden)
+        rates = list(dropout) if isinstance(dropout, Sequence) else [dropout] * len(hidden)   # also a ListConfig
         if len(rates) != len(hidden):
             raise ValueError(f"model.dropout has {len(rates)} rates for {len(hidden)} hidden layers")
         layers: list[nn.Module] = [nn.Flatten()]
