@@ -2,8 +2,11 @@
 
 import pandas as pd
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
-from conftest import QUICK, read_metrics, run_train
+from conftest import CONF, QUICK, read_metrics, run_train
 
 TINY = ["data=iris", "trainer.max_epochs=2"]
 
@@ -57,3 +60,20 @@ def test_optuna_search_survives_a_failed_trial(tmp_path):
     assert "best_value" in results and "activation: relu" in results
     assert "Optuna's best trial" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "metrics_vs_optimizer_lr.png").exists()
+
+
+PRESETS = sorted(path.stem for path in (CONF / "sweep").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_sweep_preset_sweeps_keys_that_exist(preset):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"sweep={preset}"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert cfg.hydra.sweeper.params, f"sweep={preset} sweeps nothing"
+    for key in cfg.hydra.sweeper.params:
+        assert OmegaConf.select(cfg, key) is not None, f"sweep={preset}: {key} is not a config key"
+    if preset == "mlp_search":
+        assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc"
+        assert cfg.hydra.sweeper.sampler.seed is not None and cfg.hydra.sweeper.n_trials >= 10
