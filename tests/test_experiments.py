@@ -112,9 +112,12 @@ def test_csv_classes_and_stratified_split(iris_csv):
     ({"target": "kind"}, "has no column 'kind'; its columns are sepal length (cm)"),
     ({"target": "sepal length (cm)", "features": ["species"]}, "feature column(s) species are not numeric"),
     ({"target": "species", "task": "regression"}, "target column 'species' is not numeric"),
+    ({"target": "species", "split": [0.5, 0.25, 0.25], "max_rows": 3}, "has 3 rows: too few for a train / val / test split"),
 ])
 def test_csv_bad_input_is_named(iris_csv, kwargs, message):
+    if max_rows := kwargs.pop("max_rows", None):
+        iris_csv.write_text("\n".join(iris_csv.read_text().splitlines()[: max_rows + 1]))
     dm = CSVDataModule(**{"path": str(iris_csv), **kwargs})
-    with pytest.raises(LitlabError, match=None) as error:
+    with pytest.raises(LitlabError) as error:
         dm.setup()
     assert message in str(error.value)

@@ -19,8 +19,6 @@ class CSVDataModule(InMemoryDataModule):
     def __init__(self, path: str | None = None, target: str | None = None, features: list[str] | None = None,
                  task: str = "classification", split: list[float] = (0.8, 0.1, 0.1), **kwargs):
         super().__init__(**kwargs)
-        if task not in TASKS:
-            raise LitlabError(f"data.task={task!r}: use one of {', '.join(TASKS)}")
         self.path, self.target, self.features = path, target, list(features) if features else None
         self.task = task    # the class default is classification; a CSV says per file which it is
         self.split = list(split)   # train / val / test fractions of the rows
@@ -63,6 +61,8 @@ class CSVDataModule(InMemoryDataModule):
                 for name, idx in zip(("train", "val", "test"), parts)}
 
     def _read(self, pd):
+        if self.task not in TASKS:
+            raise LitlabError(f"data.task={self.task!r}: use one of {', '.join(TASKS)}")
         if not self.path:
             raise LitlabError("data=csv needs a file: data.path=my_table.csv data.target=COLUMN")
         from hydra.utils import to_absolute_path
