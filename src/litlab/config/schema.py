@@ -63,6 +63,30 @@ class SyntheticLinearConf(SplitDataConf):
     noise: float = checked(0.01, NON_NEGATIVE)
 
 
+@dataclass
+class PolynomialConf(SplitDataConf):
+    num_features: int = checked(4, AT_LEAST_ONE)   # the first k of the max_degree features x^i / i!
+    max_degree: int = checked(20, AT_LEAST_ONE)
+    noise: float = checked(0.1, NON_NEGATIVE)
+
+
+@dataclass
+class HighDimLinearConf(SplitDataConf):
+    num_inputs: int = checked(200, AT_LEAST_ONE)
+    w_value: float = 0.01   # every true weight
+    b: float = 0.05
+    noise: float = checked(0.01, NON_NEGATIVE)
+
+
+@dataclass
+class CSVConf(DataConf):
+    path: Optional[str] = None
+    target: Optional[str] = None
+    features: Optional[list[str]] = None   # null: every column but the target
+    task: str = checked("classification", OneOf(("classification", "regression")))
+    split: list[float] = checked([0.8, 0.1, 0.1], Each(Range(0, 1, open_low=True)))
+
+
 # -- model ------------------------------------------------------------------------------------------
 @dataclass
 class ModelConf:
@@ -277,6 +301,9 @@ SCHEMAS = {
     "schema_data_fashion_mnist": FashionMNISTConf,
     "schema_data_split": SplitDataConf,
     "schema_data_synthetic_linear": SyntheticLinearConf,
+    "schema_data_polynomial": PolynomialConf,
+    "schema_data_high_dim_linear": HighDimLinearConf,
+    "schema_data_csv": CSVConf,
     "schema_model_mlp": MLPConf,
     "schema_model_softmax": ModelConf,
     "schema_model_linreg": LinearRegressionConf,
