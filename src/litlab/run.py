@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from litlab.callbacks.divergence import Diverged
 from litlab.checkpoints import AtomicCheckpointIO, resume_checkpoint
 from litlab.config.checks import check_run
+from litlab.devices import instantiate_trainer, keep_log_file_on_rank_zero
 from litlab.errors import LitlabError
 from litlab.provenance import write_run_info
 from litlab.systems import SYSTEMS
@@ -40,6 +41,7 @@ def main(cfg: DictConfig) -> float | None:
     # `import lightning` adds a console handler of its own; Hydra's root handlers already print each
     # message and write it to the run's log file, so without this every line shows twice.
     logging.getLogger("lightning").handlers.clear()
+    keep_log_file_on_rank_zero()
     try:
         value = train(cfg)
     except Diverged as error:   # metrics.json already says `diverged`; a sweep goes on with the next job
@@ -122,7 +124,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     extra = instantiate(cfg.trainer.plugins) or []
     plugins = [AtomicCheckpointIO(), *(extra if isinstance(extra, list) else [extra])]   # never a half-written ckpt
-    return instantiate(cfg.trainer, **cfg.accelerator, logger=logger, callbacks=callbacks, plugins=plugins)
+    return instantiate_trainer(cfg, logger=logger, callbacks=callbacks, plugins=plugins)
 
 
 def _check_model_fits_data(cfg: DictConfig) -> None:

@@ -10,6 +10,8 @@ class PredictionGrid(L.Callback):
         self.num_images, self.columns = num_images, columns
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:   # under DDP one figure, drawn by rank 0
+            return
         dm = trainer.datamodule
         logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if logger is None or dm is None or not getattr(dm, "is_image", False) or dm.task != "classification":

@@ -5,6 +5,7 @@ training, validation and test; metrics accumulate on the device and are logged o
 step itself never waits for the host (`log_step_metrics=True` adds per-step values, at a cost).
 """
 
+import warnings
 from functools import partial
 
 import lightning as L
@@ -15,6 +16,10 @@ from torchmetrics import MeanMetric, MetricCollection
 from litlab.systems.step_buffer import StepBuffer
 
 STAGES = ("train", "val", "test")
+
+# Under DDP Lightning asks for `sync_dist=True`; the values logged here come from torchmetrics'
+# compute(), which has already reduced them over all processes.
+warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
 
 
 class System(L.LightningModule):
