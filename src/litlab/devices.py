@@ -38,8 +38,8 @@ def instantiate_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
         cause = error.__cause__
         if not isinstance(cause, ValueError):   # MisconfigurationException is a ValueError too
             raise
-        raise LitlabError(f"the Trainer refused {_settings(cfg)} with trainer.precision={cfg.trainer.precision}: "
-                          f"{cause}") from None
+        raise LitlabError(f"lightning.Trainer refused the settings: {cause} "
+                          f"({_settings(cfg)}, trainer.precision={cfg.trainer.precision})") from None
     if isinstance(trainer.accelerator, CUDAAccelerator) and "bf16" in str(trainer.precision) \
             and not torch.cuda.is_bf16_supported():
         raise LitlabError(f"trainer.precision={cfg.trainer.precision}: {torch.cuda.get_device_name()} has no "
@@ -62,11 +62,10 @@ def refuse_script_relaunch_in_sweep(trainer: L.Trainer, cfg: DictConfig) -> None
 def _check_gpus(accelerator: DictConfig) -> None:
     if accelerator.get("accelerator") not in ("gpu", "cuda") or not isinstance(accelerator.get("devices"), int):
         return
-    found = torch.cuda.device_count()
-    if found < accelerator.devices:
-        where = f"this machine has {found}" if found else "this machine has none (torch.cuda.is_available() is false)"
-        raise LitlabError(f"accelerator.devices={accelerator.devices} CUDA GPUs wanted, but {where}; "
-                          "use accelerator=auto or accelerator=cpu, or fewer devices")
+    found = torch.cuda.device_count()   # none at all is refused earlier, by litlab.config.checks
+    if 0 < found < accelerator.devices:
+        raise LitlabError(f"accelerator.devices={accelerator.devices} CUDA GPUs wanted, but this machine has {found}; "
+                          f"use accelerator.devices={found} or fewer")
 
 
 def _settings(cfg: DictConfig) -> str:

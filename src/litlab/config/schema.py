@@ -192,7 +192,7 @@ class PlateauConf(SchedulerConf):
 class AcceleratorConf:
     accelerator: str = "auto"   # `accelerator=gpu` without a GPU is refused before training (run.py)
     devices: Any = 1            # a count, a list of device ids, or "auto"
-    strategy: str = "auto"
+    strategy: Any = "auto"      # a Lightning strategy name (ddp) or a `_target_` node (accelerator=ddp_spawn)
     num_nodes: int = checked(1, AT_LEAST_ONE)
 
 
