@@ -19,6 +19,7 @@ from litlab.run import build, main
 # The subprocesses also import tests/ddp_probe.py (the callback that records what each rank trained on).
 PROBE_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 DIGITS = ["data=digits", "data.sizes=[1436,181,180]", "trainer.max_epochs=2"]   # an even training count: no padding
+SLOW = 1200   # seconds: a ddp_spawn sweep starts 8 processes, each importing torch; minutes on a busy 2-core machine
 GPUS = torch.cuda.device_count()
 needs_gpu = pytest.mark.skipif(GPUS < 1, reason="no CUDA GPU on this machine")
 needs_two_gpus = pytest.mark.skipif(GPUS < 2, reason=f"needs 2 CUDA GPUs, this machine has {GPUS}")
@@ -34,7 +35,7 @@ def test_ddp_on_two_cpu_processes(make_cfg, tmp_path):
     """One run folder written by rank 0 alone; metrics over the whole split; each rank trains on its own shard."""
     seen = tmp_path / "seen"
     result = run_train(*DIGITS, "accelerator=ddp", *QUICK, "+callbacks.probe._target_=ddp_probe.SeenSamples",
-                       f"+callbacks.probe.folder={seen}", cwd=tmp_path, env=PROBE_ENV)
+                       f"+callbacks.probe.folder={seen}", cwd=tmp_path, env=PROBE_ENV, timeout=SLOW)
     assert result.returncode == 0, result.stderr[-3000:]
 
     run = only_child(only_child(tmp_path / "outputs" / "runs"))      # outputs/runs/DATE/TIME, nothing else
@@ -100,7 +101,7 @@ def test_ddp_started_by_slurm_is_allowed_in_a_multirun(make_cfg, monkeypatch):
 def test_ddp_spawn_inside_a_multirun(tmp_path):
     """The combination for sweeps on one machine: 2 jobs, 2 job folders, the sweep started once."""
     result = run_train("-m", "data=iris", "accelerator=ddp_spawn", "trainer.max_epochs=1", "data.batch_size=16,32",
-                       *QUICK, cwd=tmp_path)
+                       *QUICK, cwd=tmp_path, timeout=SLOW)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["multirun"]
     sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
@@ -115,7 +116,7 @@ def test_ddp_spawn_inside_a_multirun(tmp_path):
 def test_submitit_local_multirun(tmp_path):
     """hydra/launcher=submitit_local: each job in its own process, job folders laid out as in a basic multirun."""
     result = run_train("-m", "hydra/launcher=submitit_local", "data=iris", "trainer.max_epochs=1",
-                       "optimizer.lr=0.05,0.1", *QUICK, cwd=tmp_path)
+                       "optimizer.lr=0.05,0.1", *QUICK, cwd=tmp_path, timeout=SLOW)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
     assert {"0", "1", "multirun.yaml", ".submitit"} == {p.name for p in sweep.iterdir()}
@@ -184,7 +185,7 @@ def test_one_gpu_mixed_precision(make_cfg, tmp_path):
 
 @needs_two_gpus
 def test_ddp_on_two_gpus(tmp_path):
-    result = run_train(*DIGITS, "accelerator=gpu", "accelerator.devices=2", *QUICK, cwd=tmp_path)
+    result = run_train(*DIGITS, "accelerator=gpu", "accelerator.devices=2", *QUICK, cwd=tmp_path, timeout=SLOW)
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_child(only_child(tmp_path / "outputs" / "runs"))
     metrics = read_metrics(run)
