@@ -2,11 +2,14 @@
 
 from torch import nn
 
+from litlab.models import scratch
+
 INITS = ("default", "normal", "xavier", "kaiming")
+IMPLS = ("torch", "scratch")   # model.impl: torch.nn layers, or litlab.models.scratch's hand-written twins
 
 
 def init_weights(module: nn.Module, scheme: str = "default", std: float = 0.01) -> None:
-    """Re-initialise every `nn.Linear` in `module`; biases start at zero except for `default`.
+    """Re-initialise every linear layer (`nn.Linear` or `scratch.Linear`) in `module`; biases start at zero except for `default`.
 
     default: PyTorch's own (uniform, scaled by fan-in). normal: N(0, std^2), as d2l does.
     xavier: Glorot uniform. kaiming: He normal, for ReLU networks.
@@ -16,7 +19,7 @@ def init_weights(module: nn.Module, scheme: str = "default", std: float = 0.01) 
     if scheme == "default":
         return
     for layer in module.modules():
-        if isinstance(layer, nn.Linear):
+        if isinstance(layer, (nn.Linear, scratch.Linear)):
             if scheme == "normal":
                 nn.init.normal_(layer.weight, std=std)
             elif scheme == "xavier":
