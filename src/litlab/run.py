@@ -114,7 +114,8 @@ def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningMod
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     system = SYSTEMS[datamodule.task](
         network, instantiate(cfg.optimizer), scheduler=scheduler,
-        l1=cfg.regularization.l1, l2=cfg.regularization.l2, log_step_metrics=cfg.get("log_step_metrics", False),
+        l1=cfg.regularization.l1, l2=cfg.regularization.l2, l2_impl=cfg.regularization.get("impl", "torch"),
+        log_step_metrics=cfg.get("log_step_metrics", False),
         config=OmegaConf.to_container(cfg, resolve=True), **task_args)
     return datamodule, system
 

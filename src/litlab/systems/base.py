@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 
+from litlab.errors import LitlabError
 from litlab.systems.step_buffer import StepBuffer
 
 STAGES = ("train", "val", "test")
@@ -24,10 +25,12 @@ warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed 
 
 class System(L.LightningModule):
     def __init__(self, network: nn.Module, optimizer: partial, scheduler: partial | None = None,
-                 l1: float = 0.0, l2: float = 0.0, log_step_metrics: bool = False, config: dict | None = None):
+                 l1: float = 0.0, l2: float = 0.0, l2_impl: str = "torch", log_step_metrics: bool = False,
+                 config: dict | None = None):
         """`optimizer` / `scheduler` are factories (Hydra `_partial_: true`) that take params / optimizer.
 
         l2: weight decay on weights only (biases are not decayed). l1: l1 * sum |w| added to the loss.
+        l2_impl: "torch" applies l2 as the optimizer's weight decay; "scratch" adds (l2 / 2) * ||w||^2 to the loss.
         log_step_metrics: also log `train/loss_step` and the batch scores (`train/acc_step`) every step.
         config: the run's resolved config, saved in every checkpoint so `eval.py` can rebuild the run.
         """
@@ -35,7 +38,9 @@ class System(L.LightningModule):
         self.save_hyperparameters(ignore=["network", "optimizer", "scheduler"], logger=False)
         self.network = network
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.l1, self.l2, self.log_step_metrics = l1, l2, log_step_metrics
+        if l2_impl not in ("torch", "scratch"):
+            raise LitlabError(f"regularization.impl={l2_impl!r}: use torch (weight decay) or scratch (penalty in the loss)")
+        self.l1, self.l2, self.l2_impl, self.log_step_metrics = l1, l2, l2_impl, log_step_metrics
         # One set of metrics per stage, keyed "train_" etc. ("train" itself is a Module method name).
         self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
         self.scores = nn.ModuleDict({f"{stage}_": self.make_scores().clone(prefix=f"{stage}/") for stage in STAGES})
@@ -101,14 +106,18 @@ class System(L.LightningModule):
         return [p for p in self.network.parameters() if p.requires_grad and p.ndim > 1]
 
     def penalty(self) -> torch.Tensor | float:
-        if self.l1 == 0:
-            return 0.0
-        return self.l1 * sum(w.abs().sum() for w in self.weights())
+        penalty = 0.0
+        if self.l1 != 0:
+            penalty = penalty + self.l1 * sum(w.abs().sum() for w in self.weights())
+        if self.l2 != 0 and self.l2_impl == "scratch":   # d2l 3.7: its gradient l2 * w is the weight decay
+            penalty = penalty + self.l2 / 2 * sum(w.pow(2).sum() for w in self.weights())
+        return penalty
 
     def configure_optimizers(self):
         params = [p for p in self.network.parameters() if p.requires_grad]
         weight_ids = {id(w) for w in self.weights()}
-        groups = [{"params": [p for p in params if id(p) in weight_ids], "weight_decay": self.l2},
+        decay = self.l2 if self.l2_impl == "torch" else 0.0   # scratch: in the loss instead (penalty)
+        groups = [{"params": [p for p in params if id(p) in weight_ids], "weight_decay": decay},
                   {"params": [p for p in params if id(p) not in weight_ids], "weight_decay": 0.0}]
         optimizer = self.optimizer_factory([g for g in groups if g["params"]])
         if self.scheduler_factory is None:
