@@ -39,7 +39,7 @@ class System(L.LightningModule):
         self.network = network
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if l2_impl not in ("torch", "scratch"):
-            raise LitlabError(f"regularization.impl={l2_impl!r}: use torch (weight decay) or scratch (penalty in the loss)")
+            raise LitlabError(f"regularization.impl={l2_impl!r}: use torch (weight decay) or scratch (in the loss)")
         self.l1, self.l2, self.l2_impl, self.log_step_metrics = l1, l2, l2_impl, log_step_metrics
         # One set of metrics per stage, keyed "train_" etc. ("train" itself is a Module method name).
         self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})

@@ -13,7 +13,8 @@ class Classifier(System):
         self.num_classes = num_classes
         super().__init__(network, optimizer, **kwargs)
         # A network built with model.impl=scratch is trained with the hand-written cross-entropy too.
-        self.cross_entropy = scratch_cross_entropy if getattr(network, "impl", "torch") == "scratch" else F.cross_entropy
+        scratch = getattr(network, "impl", "torch") == "scratch"
+        self.cross_entropy = scratch_cross_entropy if scratch else F.cross_entropy
 
     def loss_fn(self, output, target):
         return self.cross_entropy(output, target)
