@@ -9,7 +9,7 @@ IMPLS = ("torch", "scratch")   # model.impl: torch.nn layers, or their hand-writ
 
 
 def init_weights(module: nn.Module, scheme: str = "default", std: float = 0.01) -> None:
-    """Re-initialise every linear layer (`nn.Linear`, `scratch.Linear`) in `module`; biases start at 0 but for `default`.
+    """Re-initialise every linear layer (`nn.Linear`, `scratch.Linear`) in `module`; biases start at 0 but in `default`.
 
     default: PyTorch's own (uniform, scaled by fan-in). normal: N(0, std^2), as d2l does.
     xavier: Glorot uniform. kaiming: He normal, for ReLU networks.
