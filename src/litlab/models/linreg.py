@@ -10,8 +10,11 @@ class LinearRegression(nn.Module):
     tasks = ("regression",)
 
     def __init__(self, in_features: int, out_features: int = 1, bias: bool = True,
-                 init: str = "normal", init_std: float = 0.01):
+                 init: str = "normal", init_std: float = 0.01, solver: str = "sgd"):
         super().__init__()
+        if solver not in ("sgd", "closed_form"):
+            raise ValueError(f"model.solver={solver!r}: use sgd or closed_form")
+        self.solver = solver   # closed_form: the regressor solves for the weights (litlab/systems/closed_form.py)
         self.flatten = nn.Flatten()
         self.linear = nn.Linear(in_features, out_features, bias=bias)
         init_weights(self, init, init_std)

@@ -4,13 +4,32 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanSquaredError, MetricCollection
 
+from litlab.errors import LitlabError
 from litlab.systems.base import System
+from litlab.systems.closed_form import solve_into
 
 
 class Regressor(System):
     def __init__(self, network, optimizer, true_params: dict | None = None, **kwargs):
         super().__init__(network, optimizer, **kwargs)
         self.true_params = true_params   # {"w": [...], "b": float} when the data was generated from them
+        self.closed_form = getattr(network, "solver", "sgd") == "closed_form"
+        if self.closed_form:
+            if self.l1 != 0:
+                raise LitlabError("model.solver=closed_form has no closed form with regularization.l1 > 0: set it to 0")
+            self.automatic_optimization = False   # the weights are solved for, never stepped
+
+    def on_fit_start(self):
+        if self.closed_form:   # the whole training split, on every process (it is held in memory)
+            solve_into(self.network.linear, *self.trainer.datamodule.splits["train"], l2=self.l2)
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        if self.closed_form and batch_idx == 0:
+            # Counted as the fit's one optimizer step, as Lightning saves checkpoints only after a step.
+            # It changes nothing: no backward ran, no parameter has a gradient, and optimizers skip those.
+            self.optimizers().step()
+        return loss
 
     def loss_fn(self, output, target):
         return F.mse_loss(output, target.to(output.dtype))
@@ -21,6 +40,8 @@ class Regressor(System):
 
     def on_train_epoch_end(self):
         super().on_train_epoch_end()
+        if self.closed_form:
+            self.trainer.should_stop = True   # one epoch measures the solution; more would repeat it
         linear = getattr(self.network, "linear", None)
         if self.true_params is None or linear is None:
             return
