@@ -7,6 +7,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from conftest import CONF
+from litlab.finetune import network_config
 
 GROUPS = ["data", "model", "optimizer", "regularization", "scheduler", "accelerator", "logger", "callbacks"]
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))]
@@ -25,7 +26,7 @@ def test_option_composes(make_cfg, group, option):
         optimizer = instantiate(node)([nn.Parameter(nn.init.ones_(nn.Linear(2, 2).weight))])
         assert optimizer.defaults["lr"] == node.lr
     elif group == "model":
-        assert isinstance(instantiate(node, in_features=4, out_features=3), nn.Module)
+        assert isinstance(instantiate(network_config(node), in_features=4, out_features=3), nn.Module)
     elif group == "regularization":
         assert set(node) >= {"l1", "l2"} and node.l1 >= 0 and node.l2 >= 0
     elif group == "data":

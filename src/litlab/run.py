@@ -21,6 +21,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from litlab import finetune
 from litlab.callbacks.divergence import Diverged
 from litlab.checkpoints import AtomicCheckpointIO, resume_checkpoint
 from litlab.config.checks import check_run
@@ -108,7 +109,9 @@ def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningMod
     datamodule.prepare_data()
     datamodule.setup("fit")   # loads the splits: the network's input and output sizes come from them
 
-    network = instantiate(cfg.model, in_features=datamodule.num_features, out_features=datamodule.num_outputs)
+    network = instantiate(finetune.network_config(cfg.model), in_features=datamodule.num_features,
+                          out_features=datamodule.num_outputs)
+    finetune.prepare(network, cfg.get("init_from"), cfg.model.get("freeze"))
     task_args = ({"num_classes": datamodule.num_outputs} if datamodule.task == "classification"
                  else {"true_params": datamodule.true_params})
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
