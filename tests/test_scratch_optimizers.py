@@ -9,8 +9,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from conftest import CONF
+from conftest import CONF, read_metrics
 from litlab.models.mlp import MLP
+from litlab.run import train
 from litlab.systems.classifier import Classifier
 
 SCRATCH = sorted(path.stem for path in (CONF / "optimizer").glob("scratch_*.yaml"))
@@ -59,3 +60,17 @@ def test_scratch_optimizer_equals_its_torch_twin(make_cfg, option, overrides):
     for name, value in twin.items():
         assert not torch.equal(value, start[name]), f"{name} did not move: the comparison would prove nothing"
         torch.testing.assert_close(scratch[name], value, rtol=0, atol=1e-6, msg=f"{option}: {name}")
+
+
+def test_scratch_optimizer_runs_like_its_twin_through_lightning(make_cfg, tmp_path):
+    """A whole run, with a scheduler, weight decay and the lr monitor: the same metrics as the built-in optimizer."""
+    results = {}
+    for option in ("adam", "scratch_adam"):
+        cfg = make_cfg("data=iris", "model=mlp", f"optimizer={option}", "optimizer.lr=0.01", "scheduler=step",
+                       "scheduler.step_size=1", "regularization=l2", "trainer.max_epochs=4", f"paths.output_dir={tmp_path / option}")
+        train(cfg)
+        results[option] = read_metrics(tmp_path / option)
+    assert results["scratch_adam"]["lr-ScratchAdam/pg1"] == results["adam"]["lr-Adam/pg1"] < 0.01   # decayed
+    for key, value in results["adam"].items():
+        if key.startswith(("train/", "val/", "test/", "params/")):
+            assert results["scratch_adam"][key] == pytest.approx(value, abs=1e-5), key
