@@ -67,7 +67,8 @@ def test_scratch_optimizer_runs_like_its_twin_through_lightning(make_cfg, tmp_pa
     results = {}
     for option in ("adam", "scratch_adam"):
         cfg = make_cfg("data=iris", "model=mlp", f"optimizer={option}", "optimizer.lr=0.01", "scheduler=step",
-                       "scheduler.step_size=1", "regularization=l2", "trainer.max_epochs=4", f"paths.output_dir={tmp_path / option}")
+                       "scheduler.step_size=1", "regularization=l2", "trainer.max_epochs=4",
+                       f"paths.output_dir={tmp_path / option}")
         train(cfg)
         results[option] = read_metrics(tmp_path / option)
     assert results["scratch_adam"]["lr-ScratchAdam/pg1"] == results["adam"]["lr-Adam/pg1"] < 0.01   # decayed
