@@ -101,3 +101,11 @@ def test_scratch_and_torch_runs_agree(make_cfg, tmp_path, model):
     assert keys and results["torch"]["train/loss"] > 0.1
     for key in keys:
         assert results["scratch"][key] == pytest.approx(results["torch"][key], abs=1e-5), key
+
+
+@pytest.mark.parametrize(("impl", "loss"), [("torch", F.cross_entropy), ("scratch", cross_entropy)])
+def test_the_classifier_trains_a_scratch_network_with_the_scratch_cross_entropy(impl, loss):
+    from litlab.systems.classifier import Classifier
+
+    system = Classifier(MLP(4, 3, hidden=[8], impl=impl), torch.optim.SGD, num_classes=3)
+    assert system.cross_entropy is loss
