@@ -8,6 +8,7 @@ from conftest import read_metrics
 from litlab.models import scratch
 from litlab.models.mlp import ACTIVATIONS, MLP
 from litlab.run import train
+from litlab.systems.classifier import Classifier
 from litlab.systems.cross_entropy import cross_entropy, softmax
 
 
@@ -105,7 +106,5 @@ def test_scratch_and_torch_runs_agree(make_cfg, tmp_path, model):
 
 @pytest.mark.parametrize(("impl", "loss"), [("torch", F.cross_entropy), ("scratch", cross_entropy)])
 def test_the_classifier_trains_a_scratch_network_with_the_scratch_cross_entropy(impl, loss):
-    from litlab.systems.classifier import Classifier
-
     system = Classifier(MLP(4, 3, hidden=[8], impl=impl), torch.optim.SGD, num_classes=3)
     assert system.cross_entropy is loss
