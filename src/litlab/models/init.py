@@ -5,7 +5,6 @@ from torch import nn
 from litlab.models import scratch
 
 INITS = ("default", "normal", "xavier", "kaiming")
-IMPLS = ("torch", "scratch")   # model.impl: torch.nn layers, or their hand-written twins in scratch.py
 
 
 def init_weights(module: nn.Module, scheme: str = "default", std: float = 0.01) -> None:

@@ -5,8 +5,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from litlab.models import scratch
-from litlab.models.init import IMPLS, init_weights
+from litlab.models.init import init_weights
+from litlab.models.scratch import layers_for
 
 # The activation's class name, in torch.nn and in litlab.models.scratch alike.
 ACTIVATIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "leaky_relu": "LeakyReLU"}
@@ -22,10 +22,8 @@ class MLP(nn.Module):
         hidden = list(hidden)
         if activation not in ACTIVATIONS:
             raise ValueError(f"model.activation={activation!r}: use one of {', '.join(ACTIVATIONS)}")
-        if impl not in IMPLS:
-            raise ValueError(f"model.impl={impl!r}: use one of {', '.join(IMPLS)}")
         self.impl = impl   # "scratch": hand-written layers, and the classifier uses the hand-written cross-entropy
-        layers = scratch if impl == "scratch" else nn
+        layers = layers_for(impl)
         # One dropout rate for every hidden layer, or a list with one rate per hidden layer.
         rates = list(dropout) if isinstance(dropout, Sequence) else [dropout] * len(hidden)   # also a ListConfig
         if len(rates) != len(hidden):

@@ -1,14 +1,24 @@
 """The layers of `model.impl=scratch`, written from their formulas (d2l 4.2, 5.1, 5.6).
 
 Same class names, parameter names and shapes as their `torch.nn` twins, so a network picks its layers
-with `layers = scratch if impl == "scratch" else nn`, checkpoints load across the two, and with the same
-seed both start from the same weights. tests/test_scratch_layers.py compares them with torch's.
+with `layers = layers_for(impl)`, checkpoints load across the two, and with the same seed both start
+from the same weights. tests/test_scratch_layers.py compares them with torch's.
 """
 
 import math
+import sys
 
 import torch
 from torch import nn
+
+IMPLS = ("torch", "scratch")   # model.impl
+
+
+def layers_for(impl: str):
+    """The module a network takes its layer classes from: `torch.nn`, or this one for `model.impl=scratch`."""
+    if impl not in IMPLS:
+        raise ValueError(f"model.impl={impl!r}: use one of {', '.join(IMPLS)}")
+    return sys.modules[__name__] if impl == "scratch" else nn
 
 
 class Flatten(nn.Module):

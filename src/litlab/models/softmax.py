@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from litlab.models import scratch
-from litlab.models.init import IMPLS, init_weights
+from litlab.models.init import init_weights
+from litlab.models.scratch import layers_for
 
 
 class SoftmaxRegression(nn.Module):
@@ -13,10 +13,8 @@ class SoftmaxRegression(nn.Module):
     def __init__(self, in_features: int, out_features: int, init: str = "normal", init_std: float = 0.01,
                  impl: str = "torch"):
         super().__init__()
-        if impl not in IMPLS:
-            raise ValueError(f"model.impl={impl!r}: use one of {', '.join(IMPLS)}")
         self.impl = impl   # "scratch": hand-written layers, and the classifier uses the hand-written cross-entropy
-        layers = scratch if impl == "scratch" else nn
+        layers = layers_for(impl)
         self.flatten = layers.Flatten()
         self.linear = layers.Linear(in_features, out_features)
         init_weights(self, init, init_std)

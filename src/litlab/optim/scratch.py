@@ -17,7 +17,6 @@ class _Scratch(Optimizer):
     """One `step` for all: for every parameter with a gradient, `update(p, g, state, group)`."""
 
     def __init__(self, params, **defaults):
-        defaults.setdefault("weight_decay", 0.0)
         super().__init__(params, defaults)
 
     @torch.no_grad()
