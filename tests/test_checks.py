@@ -68,9 +68,12 @@ def test_split_sizes_must_fit_the_data(make_cfg):
 
 def test_schema_names_match_the_models():
     from litlab.models.init import INITS
+    from litlab.models.linreg import SOLVERS
     from litlab.models.mlp import ACTIVATIONS
+    from litlab.models.scratch import IMPLS
 
     assert schema.ACTIVATIONS == tuple(ACTIVATIONS) and schema.INITS == INITS
+    assert schema.IMPLS == IMPLS and schema.SOLVERS == SOLVERS
 
 
 def test_every_option_is_typed(make_cfg):

@@ -21,6 +21,7 @@ def evaluate(cfg: DictConfig) -> dict:
         raise LitlabError(f"ckpt_path={cfg.ckpt_path} has no litlab config in its hyperparameters: "
                           "it was not written by `python train.py`")
     run_cfg = OmegaConf.create(saved)
+    run_cfg.init_from = None   # the weights come from this checkpoint, below, not from the run's starting point
     if cfg.get("data"):   # another data set: its ${seed} and ${paths.data_dir} resolve in the run's config
         run_cfg.data = OmegaConf.to_container(cfg.data, resolve=False)
     _check_task(cfg, run_cfg, saved)

@@ -28,6 +28,8 @@ PROBABILITY = Range(0, 1, open_high=True)   # dropout rates, betas, decay rates 
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")   # litlab.models.mlp.ACTIVATIONS
 INITS = ("default", "normal", "xavier", "kaiming")          # litlab.models.init.INITS
+IMPLS = ("torch", "scratch")                                # model.impl, regularization.impl (litlab.models.scratch)
+SOLVERS = ("sgd", "closed_form")                            # litlab.models.linreg.SOLVERS: model.solver
 NORMALIZE = ("standard", "minmax", "none")
 
 
@@ -93,6 +95,7 @@ class ModelConf:
     _target_: str = MISSING
     init: str = checked("default", OneOf(INITS))
     init_std: float = checked(0.01, POSITIVE)
+    freeze: list[str] = field(default_factory=list)   # parameters or layers kept fixed (litlab/finetune.py)
 
 
 @dataclass
@@ -100,11 +103,18 @@ class MLPConf(ModelConf):
     hidden: list[int] = checked([256], Each(AT_LEAST_ONE))
     activation: str = checked("relu", OneOf(ACTIVATIONS))
     dropout: Any = checked(0.0, Each(PROBABILITY))   # one rate, or a list with one per hidden layer
+    impl: str = checked("torch", OneOf(IMPLS))
+
+
+@dataclass
+class SoftmaxConf(ModelConf):
+    impl: str = checked("torch", OneOf(IMPLS))
 
 
 @dataclass
 class LinearRegressionConf(ModelConf):
     bias: bool = True
+    solver: str = checked("sgd", OneOf(SOLVERS))
 
 
 # -- optimizer: one schema per torch.optim family -----------------------------------------------------
@@ -155,6 +165,7 @@ class AdamConf(OptimizerConf):   # Adam and AdamW
 class RegularizationConf:
     l1: float = checked(0.0, NON_NEGATIVE)   # lambda of lambda * sum |w| added to the loss
     l2: float = checked(0.0, NON_NEGATIVE)   # weight decay on weights (biases are never decayed)
+    impl: str = checked("torch", OneOf(IMPLS))   # scratch: (l2 / 2) * ||w||^2 in the loss instead
 
 
 @dataclass
@@ -272,6 +283,7 @@ class TrainConf:
     seed: int = 42
     ckpt_path: Optional[str] = None      # a checkpoint to resume training from
     resume: Optional[str] = None         # a run folder to resume: its checkpoints/last.ckpt, logging into it
+    init_from: Optional[str] = None      # a checkpoint whose network weights start a new run (fine-tuning)
     optimized_metric: Optional[str] = "val/loss"
     log_step_metrics: bool = False       # also log train/loss_step, train/acc_step (see README, Performance)
     paths: PathsConf = field(default_factory=PathsConf)
@@ -305,7 +317,7 @@ SCHEMAS = {
     "schema_data_high_dim_linear": HighDimLinearConf,
     "schema_data_csv": CSVConf,
     "schema_model_mlp": MLPConf,
-    "schema_model_softmax": ModelConf,
+    "schema_model_softmax": SoftmaxConf,
     "schema_model_linreg": LinearRegressionConf,
     "schema_optimizer_sgd": SGDConf,
     "schema_optimizer_adagrad": AdagradConf,

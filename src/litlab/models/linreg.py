@@ -5,6 +5,8 @@ from torch import nn
 
 from litlab.models.init import init_weights
 
+SOLVERS = ("sgd", "closed_form")   # model.solver
+
 
 class LinearRegression(nn.Module):
     tasks = ("regression",)
@@ -12,8 +14,8 @@ class LinearRegression(nn.Module):
     def __init__(self, in_features: int, out_features: int = 1, bias: bool = True,
                  init: str = "normal", init_std: float = 0.01, solver: str = "sgd"):
         super().__init__()
-        if solver not in ("sgd", "closed_form"):
-            raise ValueError(f"model.solver={solver!r}: use sgd or closed_form")
+        if solver not in SOLVERS:
+            raise ValueError(f"model.solver={solver!r}: use one of {', '.join(SOLVERS)}")
         self.solver = solver   # closed_form: the regressor solves for the weights (litlab/systems/closed_form.py)
         self.flatten = nn.Flatten()
         self.linear = nn.Linear(in_features, out_features, bias=bias)
