@@ -163,6 +163,7 @@ def _measure(args, cfg, device, data_dir: str, tmp: Path):
     from hydra.utils import instantiate
 
     from litlab.callbacks.timing import TrainTimer
+    from litlab.finetune import network_config
     from litlab.run import build
 
     print(f"(a) litlab: building the run train.py builds ({cfg.model._target_}, batch {args.batch_size}) ...")
@@ -171,7 +172,8 @@ def _measure(args, cfg, device, data_dir: str, tmp: Path):
 
     def fresh_network():
         torch.manual_seed(cfg.seed)
-        return instantiate(cfg.model, in_features=datamodule.num_features, out_features=datamodule.num_outputs)
+        return instantiate(network_config(cfg.model), in_features=datamodule.num_features,
+                           out_features=datamodule.num_outputs)
 
     network = fresh_network().to(device)
     optimizer = instantiate(cfg.optimizer)(network.parameters())
