@@ -104,7 +104,7 @@ def test_ddp_spawn_inside_a_multirun(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["multirun"]
     sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
-    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]   # job folders
     assert result.stdout.count("Launching 2 jobs locally") == 1
     for job, batch_size in (("0", 16), ("1", 32)):
         metrics = read_metrics(sweep / job)
@@ -113,12 +113,15 @@ def test_ddp_spawn_inside_a_multirun(tmp_path):
 
 
 def test_submitit_local_multirun(tmp_path):
-    """hydra/launcher=submitit_local: each job in its own process, job folders laid out as in a basic multirun."""
+    """hydra/launcher=submitit_local: each job in its own process, job folders and report as in a basic multirun."""
     result = run_train("-m", "hydra/launcher=submitit_local", "data=iris", "trainer.max_epochs=1",
                        "optimizer.lr=0.05,0.1", *QUICK, cwd=tmp_path, timeout=SLOW)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
-    assert {"0", "1", "multirun.yaml", ".submitit"} == {p.name for p in sweep.iterdir()}
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]   # job folders
+    assert (sweep / ".submitit").is_dir()
+    report = (sweep / "report.md").read_text()   # the same sweep report as a basic multirun (litlab/report.py)
+    assert "2 runs" in report and report.count("| completed |") == 2
     for job, lr in (("0", 0.05), ("1", 0.1)):
         assert read_metrics(sweep / job)["status"] == "completed"
         assert read_metrics(sweep / job)["lr-SGD/pg1"] == pytest.approx(lr)
