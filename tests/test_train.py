@@ -74,3 +74,10 @@ def test_optimizer_defaults_train_the_default_mlp(make_cfg, tmp_path, optimizer)
     """Each optimizer option's defaults reach 0.85 test accuracy with the default MLP in 10 epochs."""
     train(make_cfg(f"optimizer={optimizer}"))
     assert read_metrics(tmp_path)["test/acc"] >= 0.85
+
+
+@pytest.mark.parametrize("logger", ["tensorboard", "csv", "none"])
+def test_every_logger_option_runs(make_cfg, tmp_path, logger):
+    train(make_cfg("data=iris", "model=softmax", f"logger={logger}", "trainer.max_epochs=2"))
+    assert read_metrics(tmp_path)["status"] == "completed"
+    assert (tmp_path / "csv" / "metrics.csv").exists() == (logger == "csv")

@@ -18,6 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -126,6 +127,8 @@ def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningMod
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    if not logger:   # logger=none: the lr monitor has nowhere to write and Lightning refuses it
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     extra = instantiate(cfg.trainer.plugins) or []
     plugins = [AtomicCheckpointIO(), *(extra if isinstance(extra, list) else [extra])]   # never a half-written ckpt
     return instantiate_trainer(cfg, logger=logger, callbacks=callbacks, plugins=plugins)
