@@ -109,10 +109,14 @@ class InMemoryDataModule(L.LightningDataModule):
                             seed=self.seed, rank=rank, world_size=world)
 
 
-def split_indices(n: int, sizes: list[int], seed: int) -> list[torch.Tensor]:
-    """A seeded random partition of range(n) into parts of the given sizes."""
+def _check_sizes(sizes: list[int], n: int) -> None:
     if sum(sizes) > n or min(sizes) < 1:
         raise LitlabError(f"data.sizes={list(sizes)} needs {sum(sizes)} samples but the data set has {n}")
+
+
+def split_indices(n: int, sizes: list[int], seed: int) -> list[torch.Tensor]:
+    """A seeded random partition of range(n) into parts of the given sizes."""
+    _check_sizes(sizes, n)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return list(torch.split(perm[: sum(sizes)], sizes))
 
@@ -122,8 +126,7 @@ def stratified_split(y, sizes: list[int], seed: int) -> list:
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    if sum(sizes) > len(y) or min(sizes) < 1:
-        raise LitlabError(f"data.sizes={list(sizes)} needs {sum(sizes)} samples but the data set has {len(y)}")
+    _check_sizes(sizes, len(y))
     rest, parts = np.arange(len(y)), []
     for i, size in enumerate(sizes):
         if size == len(rest):   # the last part takes what is left
