@@ -1,0 +1,30 @@
+"""The default progress bar hands Lightning only the batches it will draw, and always each loop's last."""
+
+from lightning.pytorch.callbacks import RichProgressBar
+
+from litlab.callbacks.progress import ThrottledRichProgressBar
+from litlab.run import build
+
+
+def test_between_redraws_batches_are_skipped_and_the_last_is_shown(make_cfg, monkeypatch):
+    shown = {"train": [], "val": []}
+    monkeypatch.setattr(RichProgressBar, "on_train_batch_end",
+                        lambda self, trainer, module, outputs, batch, i: shown["train"].append(i))
+    monkeypatch.setattr(RichProgressBar, "on_validation_batch_end",
+                        lambda self, trainer, module, outputs, batch, i, dataloader_idx=0: shown["val"].append(i))
+    clock = iter(range(10**6))
+    monkeypatch.setattr("litlab.callbacks.progress.monotonic", lambda: next(clock) / 1000)   # 1 ms apart
+    cfg = make_cfg("data=digits", "model=softmax", "data.batch_size=16", "trainer.max_epochs=1",
+                   "trainer.num_sanity_val_steps=0", quick=False)
+    datamodule, system, trainer = build(cfg)
+    assert isinstance(trainer.progress_bar_callback, ThrottledRichProgressBar)   # the default callbacks' bar
+    trainer.fit(system, datamodule=datamodule)
+    # 1 ms per batch at 10 redraws a second: one batch in 100 is handed over, and the last one.
+    batches = trainer.num_training_batches
+    assert shown["train"] == [*range(0, batches - 1, 100), batches - 1]
+    assert shown["val"] == [trainer.num_val_batches[0] - 1]   # less than 100 ms after the last training batch
+
+
+def test_refresh_rate_zero_hides_the_bar(make_cfg):
+    bar = ThrottledRichProgressBar(refresh_rate=0)
+    assert bar.is_disabled
