@@ -4,6 +4,8 @@ import importlib.util
 import json
 import math
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -29,3 +31,21 @@ def test_bench_one_epoch_on_random_data_writes_its_json(tmp_path, capsys):
     assert result["data"].startswith("random") and 0 < result["startup_s"] < 600
     printed = capsys.readouterr().out
     assert "random images of FashionMNIST's shape" in printed and "(c) per-sample" in printed
+
+
+def test_trainer_overhead_measures_three_paths_and_the_ceiling_of_a_bench_run(tmp_path):
+    spec = importlib.util.spec_from_file_location("trainer_overhead", ROOT / "scripts" / "trainer_overhead.py")
+    overhead = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(overhead)
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"samples_per_s": {"loop": 100_000, "loop_steps_only": 128_000}, "batch_size": 256,
+                                 "ratio_vs_loop": 0.8}))
+    out = tmp_path / "overhead.json"
+    result = overhead.main(["--steps", "20", "--epochs", "1", "--bench", str(bench), "--json", str(out)])
+    assert json.loads(out.read_text()) == result
+    us = result["us_per_step"]
+    assert set(us) == {"loop", "trainer_automatic", "trainer_manual"} and all(v > 0 for v in us.values())
+    assert result["overhead_us"]["trainer_automatic"] == us["trainer_automatic"] - us["loop"]
+    ceiling = result["bench"]
+    assert (ceiling["loop_step_us"], ceiling["loop_us"]) == pytest.approx((2000, 2560))   # 256 at 128k/s, 100k/s
+    assert ceiling["ratio_vs_loop_at_most"] == pytest.approx(2560 / (2000 + result["overhead_us"]["trainer_automatic"]))
