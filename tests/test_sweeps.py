@@ -62,6 +62,18 @@ def test_optuna_search_survives_a_failed_trial(tmp_path):
     assert (tmp_path / "metrics_vs_optimizer_lr.png").exists()
 
 
+def test_a_search_whose_every_trial_fails_still_reports_them_in_one_line(tmp_path):
+    result = run_train("-m", "sweep=mlp_search", *TINY, *QUICK, "hydra.sweeper.n_trials=2", "model.activation=bogus",
+                       f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: every trial of the search failed; each job's metrics.json says why, and {tmp_path}/report.md lists them")
+    assert "Traceback" not in result.stderr
+    table = pd.read_csv(tmp_path / "report.csv")
+    assert list(table["status"]) == ["failed", "failed"]
+    assert "- job 1: **failed**" in (tmp_path / "report.md").read_text()
+
+
 PRESETS = sorted(path.stem for path in (CONF / "sweep").glob("*.yaml"))
 
 

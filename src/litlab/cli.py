@@ -69,8 +69,32 @@ def bad_input_exits() -> Iterator[None]:
 
 
 def _in_one_line(func: Callable) -> Any:
-    with bad_input_exits():
+    with bad_input_exits(), failed_search_reported():
         return func()
+
+
+@contextlib.contextmanager
+def failed_search_reported() -> Iterator[None]:
+    """A search whose every trial failed still gets its report, and a one-line error instead of a traceback.
+
+    Optuna's sweeper asks the study for its best trial at the end, which raises when no trial completed,
+    before Hydra's end-of-multirun callbacks (the sweep report) run.
+    """
+    try:
+        yield
+    except ValueError as error:
+        from litlab.report import SweepReport, write_report
+
+        sweep_dir = SweepReport.sweep_dir
+        if str(error) != "No trials are completed yet." or not sweep_dir or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        try:
+            write_report(sweep_dir, echo=False)
+            where = f"{sweep_dir}/report.md lists them"
+        except Exception as report_error:   # the jobs' own files are what matters; keep them and say so
+            where = f"no report ({report_error}); the jobs are in {sweep_dir}"
+        print(f"error: every trial of the search failed; each job's metrics.json says why, and {where}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def resume_arguments(args: list[str]) -> list[str]:

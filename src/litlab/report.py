@@ -38,6 +38,11 @@ SEED = "seed"
 class SweepReport(Callback):
     """Hydra callback: write the report into the sweep folder when a multirun ends."""
 
+    sweep_dir: str | None = None   # of the multirun under way, for a sweeper that fails before its end
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        SweepReport.sweep_dir = str(config.hydra.sweep.dir)
+
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = config.hydra.sweep.dir
         try:
