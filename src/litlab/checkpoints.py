@@ -31,13 +31,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             tmp.unlink(missing_ok=True)
 
 
-def read_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict:
-    """The checkpoint at `path`, or a `LitlabError` saying why it cannot be used."""
+def read_checkpoint(path: str | Path, key: str = "ckpt_path", weights_only: bool = False) -> dict:
+    """The checkpoint at `path`, or a `LitlabError` saying why it cannot be used.
+
+    `key` is the config key that named the file, for the message; `weights_only` is torch.load's.
+    """
     path = Path(path)
     if not path.is_file():
         raise LitlabError(f"{key}={path}: no such file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise LitlabError(f"{key}={path} cannot be read as a checkpoint ({reason}): the file is truncated or is "

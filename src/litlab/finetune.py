@@ -8,12 +8,11 @@ Unlike `ckpt_path` (resume a run: weights, optimizer state, epoch), `init_from` 
 """
 
 import logging
-from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from litlab.checkpoints import read_checkpoint
 from litlab.errors import LitlabError
 
 log = logging.getLogger("litlab")
@@ -36,13 +35,8 @@ def prepare(network: nn.Module, init_from: str | None = None, freeze: list[str] 
 
 def load_weights(network: nn.Module, path: str) -> None:
     """Copy the network weights of a litlab checkpoint into `network`; every name and shape must match."""
-    if not Path(path).is_file():
-        raise LitlabError(f"init_from={path}: no such file (give a run's checkpoints/*.ckpt)")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        saved = {k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items() if k.startswith("network.")}
-    except Exception as error:
-        raise LitlabError(f"init_from={path}: not a litlab checkpoint ({error})") from None
+    checkpoint = read_checkpoint(path, key="init_from", weights_only=True)
+    saved = {k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items() if k.startswith("network.")}
     own = network.state_dict()
     problems = [f"missing {k}" for k in own if k not in saved]
     problems += [f"unexpected {k}" for k in saved if k not in own]

@@ -92,8 +92,6 @@ def _show(value: Any) -> str:
     return "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
 
 
-
-
 def check_run(cfg: DictConfig) -> None:
     """Everything about a training config that can be refused before any data is loaded."""
     check_config(cfg)
