@@ -17,7 +17,9 @@ def main(cfg: DictConfig) -> float | None:
     from litlab.config.checks import check_run
 
     if HydraConfig.get().mode == RunMode.RUN:
-        with bad_input_exits():   # a bad value fails in a second, before Lightning loads (a sweep job: in build())
+        # A bad value fails in a second, before Lightning loads (a sweep job: in build()). Caught here, not
+        # by entry_point's wrapper: an error leaving the task makes Hydra print "Error executing job..." first.
+        with bad_input_exits():
             check_run(cfg)
     from litlab.run import main as run   # imported here so that --help and config errors stay fast
 

@@ -16,6 +16,9 @@ from litlab.config.schema import register_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+
+# The typed schemas conf/*.yaml extend, as train.py registers them: every compose in the tests needs them.
+register_schemas()
 FASHION_RAW = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 # Short runs everywhere unless a test says otherwise: no progress bar, no sanity check.
@@ -48,7 +51,6 @@ def make_cfg(tmp_path):
 def compose_config(name: str, overrides: list[str]):
     """conf/<name>.yaml composed with `overrides` the way `@hydra.main` does it for train.py and eval.py."""
     GlobalHydra.instance().clear()
-    register_schemas()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(name, overrides=overrides, return_hydra_config=True)
     # Make the Hydra config (option choices, run mode) visible to the run, then drop it from the task config.

@@ -129,7 +129,7 @@ def test_submitit_local_multirun(tmp_path):
         assert (sweep / job / "train.log").exists()
 
 
-def test_slurm_preset_asks_for_one_task_per_device(make_cfg, tmp_path, monkeypatch):
+def test_slurm_preset_asks_for_one_task_per_device(tmp_path, monkeypatch):
     """hydra/launcher=slurm writes the sbatch script Lightning's DDP expects, up to the cluster itself (faked)."""
     import submitit
     from omegaconf import OmegaConf
