@@ -101,11 +101,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 # -- data ------------------------------------------------------------------------------------------
 def _data_dir(choice: str, random_images: int, tmp: Path) -> tuple[str, str, bool]:
-    from litlab.data.fashion_mnist import FILES, SYSTEM_DIR
+    from litlab.data.fashion_mnist import SYSTEM_DIR, files_present
 
     data_dir = os.environ.get("LITLAB_DATA_DIR", str(ROOT / "data"))
-    present = (all((Path(data_dir) / "FashionMNIST" / "raw" / f).exists() for f in FILES)
-               or all((Path(SYSTEM_DIR) / f"{f}.gz").exists() for f in FILES))
+    present = files_present(data_dir)
     if choice == "fashion_mnist" and not present:
         raise SystemExit(f"error: --data fashion_mnist, but its files are neither in {data_dir}/FashionMNIST/raw/ "
                          f"nor in {SYSTEM_DIR}/ (see README, Data)")

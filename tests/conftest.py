@@ -13,26 +13,20 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from litlab.config.schema import register_schemas
+from litlab.data.fashion_mnist import files_present
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
 # The typed schemas conf/*.yaml extend, as train.py registers them: every compose in the tests needs them.
 register_schemas()
-FASHION_RAW = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 # Short runs everywhere unless a test says otherwise: no progress bar, no sanity check.
 QUICK = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
          "callbacks.progress_bar=null"]
 
 
-def fashion_available() -> bool:
-    raw = ROOT / "data" / "FashionMNIST" / "raw"
-    system = Path("/usr/share/datasets/fashion-mnist")
-    return all((raw / f).exists() for f in FASHION_RAW) or all((system / f"{f}.gz").exists() for f in FASHION_RAW)
-
-
-needs_fashion = pytest.mark.skipif(not fashion_available(), reason="FashionMNIST files absent: "
+needs_fashion = pytest.mark.skipif(not files_present(ROOT / "data"), reason="FashionMNIST files absent: "
                                    "`apt-get install dataset-fashion-mnist` or put them in data/FashionMNIST/raw/")
 
 

@@ -12,6 +12,7 @@ from hydra.errors import ConfigCompositionException
 
 from litlab.cli import explain
 from litlab.config import schema
+from litlab.data.fashion_mnist import FILES
 from litlab.errors import LitlabError
 from litlab.run import build
 
@@ -94,9 +95,6 @@ def fashion(tmp_path, *extra):
     system, data = tmp_path / "system", tmp_path / "data"
     system.mkdir(exist_ok=True)
     return ["data=fashion_mnist", f"data.system_dir={system}", f"paths.data_dir={data}", "data.download=false", *extra]
-
-
-FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 def test_fashion_mnist_missing_names_three_ways(make_cfg, tmp_path):

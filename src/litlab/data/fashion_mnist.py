@@ -22,6 +22,15 @@ FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 
 
+def files_present(data_dir: str | Path, system_dir: str | Path = SYSTEM_DIR) -> bool:
+    """Whether a run finds the files without a download: in <data_dir>/FashionMNIST/raw/, or gzipped in system_dir."""
+    return _all_in(Path(data_dir) / "FashionMNIST" / "raw") or _all_in(system_dir, ".gz")
+
+
+def _all_in(folder: str | Path, suffix: str = "") -> bool:
+    return all((Path(folder) / f"{name}{suffix}").exists() for name in FILES)
+
+
 class FashionMNISTDataModule(InMemoryDataModule):
     per_feature_stats = False
     class_names = ["t-shirt", "trouser", "pullover", "dress", "coat",
@@ -37,9 +46,9 @@ class FashionMNISTDataModule(InMemoryDataModule):
         return Path(self.data_dir) / "FashionMNIST" / "raw"
 
     def prepare_data(self) -> None:
-        if all((self.raw_dir / name).exists() for name in FILES):
+        if _all_in(self.raw_dir):
             return
-        if all((Path(self.system_dir) / f"{name}.gz").exists() for name in FILES):
+        if _all_in(self.system_dir, ".gz"):
             self.raw_dir.mkdir(parents=True, exist_ok=True)
             for name in FILES:
                 _gunzip(Path(self.system_dir) / f"{name}.gz", self.raw_dir / name)
