@@ -99,6 +99,8 @@ def _trainer(batches, epochs: int, manual: bool) -> float:
             return optimizer
 
     class EpochClock(L.Callback):
+        """Epoch hooks only: litlab's TrainTimer also runs on every batch, which would add to what is measured."""
+
         def __init__(self):
             self.per_epoch = []
 
