@@ -21,6 +21,9 @@ CONF = ROOT / "conf"
 # The typed schemas conf/*.yaml extend, as train.py registers them: every compose in the tests needs them.
 register_schemas()
 
+# For a `python train.py` subprocess whose config names a class kept in tests/ (a probe callback).
+TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+
 # Short runs everywhere unless a test says otherwise: no progress bar, no sanity check.
 QUICK = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
          "callbacks.progress_bar=null"]

@@ -1,7 +1,5 @@
 """Every option of every config group composes, and what it names can be built."""
 
-from pathlib import Path
-
 import pytest
 from hydra.utils import instantiate
 from torch import nn

@@ -11,12 +11,11 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
-from conftest import QUICK, ROOT, read_metrics, run_train
+from conftest import QUICK, TESTS_ON_PATH, read_metrics, run_train
 from litlab.errors import LitlabError
 from litlab.run import build, main
 
 # The subprocesses also import tests/ddp_probe.py (the callback that records what each rank trained on).
-PROBE_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 DIGITS = ["data=digits", "data.sizes=[1436,181,180]", "trainer.max_epochs=2"]   # an even training count: no padding
 SLOW = 1200   # seconds: a ddp_spawn sweep starts 8 processes, each importing torch; minutes on a busy 2-core machine
 GPUS = torch.cuda.device_count()
@@ -34,7 +33,7 @@ def test_ddp_on_two_cpu_processes(make_cfg, tmp_path):
     """One run folder written by rank 0 alone; metrics over the whole split; each rank trains on its own shard."""
     seen = tmp_path / "seen"
     result = run_train(*DIGITS, "accelerator=ddp", *QUICK, "+callbacks.probe._target_=ddp_probe.SeenSamples",
-                       f"+callbacks.probe.folder={seen}", cwd=tmp_path, env=PROBE_ENV, timeout=SLOW)
+                       f"+callbacks.probe.folder={seen}", cwd=tmp_path, env=TESTS_ON_PATH, timeout=SLOW)
     assert result.returncode == 0, result.stderr[-3000:]
 
     run = only_child(only_child(tmp_path / "outputs" / "runs"))      # outputs/runs/DATE/TIME, nothing else

@@ -2,12 +2,11 @@
 that was never interrupted; checkpoints are written atomically and a broken one is refused clearly."""
 
 import json
-import os
 
 import pytest
 import torch
 
-from conftest import QUICK, ROOT, read_metrics, run_train
+from conftest import QUICK, TESTS_ON_PATH, read_metrics, run_train
 from litlab.checkpoints import AtomicCheckpointIO
 from litlab.cli import resume_arguments
 from litlab.errors import LitlabError
@@ -16,7 +15,6 @@ from litlab.run import train
 # digits: 1437 training images in batches of 64 = 23 steps per epoch; step 34 is in the middle of epoch 2.
 RUN = ["data=digits", "model=mlp", "model.hidden=[64,64]", "model.dropout=0.3", "optimizer=momentum",
        "scheduler=step", "scheduler.step_size=1", "trainer.max_epochs=4", *QUICK]
-TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(make_cfg, tmp_path):
