@@ -2,6 +2,7 @@
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
 from conftest import CONF
@@ -20,6 +21,10 @@ def test_every_group_has_options():
 def test_option_composes(make_cfg, group, option):
     cfg = make_cfg(f"{group}={option}")
     node = cfg[group]
+    # Each option of a typed group carries its schema, so typos in any of them are caught (test_checks.py).
+    # scheduler=none and logger=none are empty on purpose; the callbacks group has no schema.
+    if node and group != "callbacks":
+        assert OmegaConf.get_type(node).__name__.endswith("Conf"), f"{group}={option} has no schema"
     if group == "optimizer":
         optimizer = instantiate(node)([nn.Parameter(nn.init.ones_(nn.Linear(2, 2).weight))])
         assert optimizer.defaults["lr"] == node.lr
