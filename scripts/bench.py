@@ -24,6 +24,7 @@ files are there (see README, "Data"), else random images of the same shape, as t
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -158,23 +159,17 @@ def _compose(args: argparse.Namespace, device, data_dir: str, out: Path):
 
 
 def _measure(args, cfg, device, data_dir: str, tmp: Path):
-    import torch
     from hydra.utils import instantiate
 
     from litlab.callbacks.timing import TrainTimer
-    from litlab.finetune import network_config
     from litlab.run import build
 
     print(f"(a) litlab: building the run train.py builds ({cfg.model._target_}, batch {args.batch_size}) ...")
     datamodule, system, trainer = build(cfg)
     x, y = datamodule.splits["train"]
+    initial = copy.deepcopy(system.network)   # (b) and (c) start from the weights (a) starts from
 
-    def fresh_network():
-        torch.manual_seed(cfg.seed)
-        return instantiate(network_config(cfg.model), in_features=datamodule.num_features,
-                           out_features=datamodule.num_outputs)
-
-    network = fresh_network().to(device)
+    network = copy.deepcopy(initial).to(device)
     optimizer = instantiate(cfg.optimizer)(network.parameters())
     print("(b) loop, before (a) ...")
     loop_rates = _loop_epochs(network, optimizer, x, y, args.batch_size, 1 + args.epochs, device)[1:]
@@ -189,7 +184,7 @@ def _measure(args, cfg, device, data_dir: str, tmp: Path):
     loop_rates += _loop_epochs(network, optimizer, x, y, args.batch_size, args.epochs, device)
 
     print("(c) per-sample pipeline ...")
-    per_sample = _per_sample_rates(fresh_network(), instantiate(cfg.optimizer), data_dir, len(x), args, device, tmp)
+    per_sample = _per_sample_rates(copy.deepcopy(initial), instantiate(cfg.optimizer), data_dir, len(x), args, device, tmp)
     return loop_rates, litlab_rates, per_sample, len(x)
 
 
