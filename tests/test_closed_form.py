@@ -1,13 +1,12 @@
 """`model=linreg model.solver=closed_form`: the least-squares solution, logged like an SGD run."""
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import Ridge
 
 from conftest import read_metrics
+from litlab.data.polynomial import TRUE_W, PolynomialDataModule
 from litlab.errors import LitlabError
 from litlab.models.linreg import LinearRegression
 from litlab.run import train
@@ -51,19 +50,13 @@ def test_ridge_solution_is_the_minimum_of_the_training_objective():
     assert w.norm() < least_squares(x, y)[0].norm()   # and the penalty did shrink the weights
 
 
-def polynomial_data(n: int = 100, seed: int = 0):
-    """d2l 4.4's data, its first 4 features: x^i / i! for i < 4, true w = 5, 1.2, -3.4, 5.6, noise 0.1."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 1, generator=g)
-    features = x.pow(torch.arange(4)) / torch.tensor([math.factorial(i) for i in range(4)])
-    return features, features @ torch.tensor([5.0, 1.2, -3.4, 5.6]) + 0.1 * torch.randn(n, generator=g)
-
-
 def test_closed_form_on_polynomial_features_beside_sgd():
     """d2l 4.4, 4 features. The solution is the minimum of the training loss, so no SGD run goes lower; and
     its weights are closer to the true ones than d2l's SGD run's, w = [4.947, 1.374, -3.294, 5.060] (REFERENCE.md)."""
-    x, y = polynomial_data()
-    true_w = torch.tensor([5.0, 1.2, -3.4, 5.6])
+    data = PolynomialDataModule(num_features=4, seed=0)   # d2l 4.4's data, its first 4 features; 100 to train on
+    data.setup("fit")
+    x, y = data.splits["train"]
+    true_w = torch.tensor(TRUE_W)
     torch.manual_seed(0)
     sgd = LinearRegression(4, bias=False)   # d2l's setting: lr 0.01, batch 10, 400 epochs
     optimizer = torch.optim.SGD(sgd.parameters(), lr=0.01)
