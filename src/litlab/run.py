@@ -9,8 +9,10 @@ import json
 import logging
 import math
 import os
+import socket
 import sys
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 import lightning as L
@@ -71,6 +73,10 @@ def train(cfg: DictConfig) -> float | None:
     ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), cfg.get("resume"))
     if trainer.is_global_zero:
         write_run_info(cfg.paths.output_dir, _overrides())
+        # Replaced when the run ends; a run killed outright (SIGKILL, power loss) keeps it, and the sweep
+        # report tells such a job from a live one by its pid and host.
+        _write_metrics(cfg, {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+                             "started": datetime.now().isoformat(timespec="seconds")})
     try:
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
     except Diverged as error:
