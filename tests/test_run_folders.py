@@ -39,7 +39,7 @@ def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp
         (folder / "metrics.json").write_text('{"status": "completed", "theirs": true}')
         theirs.append(folder)
 
-    models = ["softmax", "mlp", "mlp model.hidden=[8]"]
+    models = ["model=softmax", "model=mlp", "model=mlp model.hidden=[8]"]
     runs = [_start(cwd=tmp_path, args=[*TINY, *m.split()]) for m in models]
     sweeps = [_start(cwd=tmp_path, args=["-m", *TINY, f"optimizer.lr={lrs}"]) for lrs in ("0.1,0.2", "0.3,0.4")]
     for process in runs + sweeps:
@@ -57,7 +57,8 @@ def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp
         assert read_metrics(folder)["status"] == "completed"
         assert (folder / "train.log").is_file() and (folder / "run.json").is_file()
         assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["epoch000.ckpt", "last.ckpt"]
-        assert len(list((folder / "tensorboard").glob("events.out.tfevents.*"))) == 1
+        events = list((folder / "tensorboard").glob("events.out.tfevents.*"))
+        assert len({e.name.split(".")[-2] for e in events}) == 1   # written by one process: the writer's pid
 
     sweep_dirs = sorted((tmp_path / "outputs" / "multirun").glob("*/*"))
     assert len(sweep_dirs) == 2
