@@ -44,11 +44,14 @@ AS_PROCESS = re.compile(r"accelerator=ddp|hydra/launcher=")
 
 SHORT_RUN = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=2",
              "trainer.limit_test_batches=2", "trainer.check_val_every_n_epoch=1"]
-# Appended after SHORT_RUN to the commands they match (the last value of a key wins, as in Hydra).
+# Appended to the commands they match, after SHORT_RUN for train.py (the last value of a key wins, as in Hydra).
+# A resumed run trains one epoch more than the run it continues (README: run, resume, resume further,
+# ckpt_path from that: 1, 1, 2, 3 epochs), so each has an epoch to train and a best checkpoint for eval.py.
 SHORTER = [
-    (r"\b(resume|ckpt_path)=.*max_epochs|\bckpt_path=", ["trainer.max_epochs=2"]),   # one epoch more than the run
-    (r"\bseed=\d+,|sweep=(weight_decay|optimizers|dropout)\b", ["seed=0"]),
-    (r"sweep=mlp_search", ["hydra.sweeper.n_trials=2"]),
+    (r"train\.py resume=.*max_epochs", ["trainer.max_epochs=2"]),
+    (r"train\.py .*\bckpt_path=", ["trainer.max_epochs=3"]),
+    (r"train\.py .*(\bseed=\d+,|sweep=(weight_decay|optimizers|dropout)\b)", ["seed=0"]),
+    (r"train\.py .*sweep=mlp_search", ["hydra.sweeper.n_trials=2"]),
     (r"scripts/bench\.py", ["--epochs", "1", "--data", "random", "--random-images", "1200"]),
     (r"scripts/trainer_overhead\.py", ["--steps", "20", "--epochs", "1"]),
 ]
