@@ -64,9 +64,13 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def setup_logging() -> None:
-    # `import lightning` adds a console handler of its own; Hydra's root handlers already print each
-    # message and write it to the run's log file, so without this every line shows twice.
-    logging.getLogger("lightning").handlers.clear()
+    # `import lightning` adds console handlers of its own, and when the root logger had none at that
+    # moment (lightning imported before Hydra set up logging: a notebook, `litlab.train`) it also stops
+    # its messages from reaching the root. Hydra's root handlers print each message and write it to the
+    # run's train.log; without this, lines show twice or miss train.log.
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     keep_log_file_on_rank_zero()
 
 

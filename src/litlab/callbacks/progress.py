@@ -32,11 +32,11 @@ class ThrottledRichProgressBar(RichProgressBar):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):
-        total = self.total_val_batches_current_dataloader
-        if self.is_enabled and self._due(batch_idx, total):
+        # A disabled bar (ranks > 0, the live plot in a notebook) never set the dataloader its total needs.
+        if self.is_enabled and self._due(batch_idx, self.total_val_batches_current_dataloader):
             super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):
-        total = self.total_test_batches_current_dataloader
-        if self.is_enabled and self._due(batch_idx, total):
+        # A disabled bar (ranks > 0, the live plot in a notebook) never set the dataloader its total needs.
+        if self.is_enabled and self._due(batch_idx, self.total_test_batches_current_dataloader):
             super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)

@@ -24,9 +24,9 @@ class MLFlowLogger(LightningMLFlowLogger):
         if tracking_uri.startswith("sqlite:///"):   # SQLite creates the file, not its folder
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         run_dir, overrides, sweep_dir = _hydra_run()
-        tags = {"run_dir": run_dir, **kwargs.pop("tags", None) or {}} if run_dir else kwargs.pop("tags", None)
+        tags = {**({"run_dir": run_dir} if run_dir else {}), **(kwargs.pop("tags", None) or {})}
         super().__init__(tracking_uri=tracking_uri, experiment_name=experiment_name or sweep_dir or SINGLE_RUNS,
-                         run_name=run_name or overrides or run_dir, tags=tags, **kwargs)
+                         run_name=run_name or overrides or run_dir, tags=tags or None, **kwargs)
 
 
 def _hydra_run() -> tuple[str | None, str | None, str | None]:
