@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import litlab
-from conftest import QUICK, ROOT, read_metrics, run_train
+from conftest import QUICK, ROOT, needs_fashion, read_metrics, run_train
+from litlab import api
 from litlab.callbacks import live_plot
 
 IRIS = ["data=iris", "trainer.max_epochs=3"]
@@ -151,3 +153,20 @@ def test_mlflow_logger_puts_a_sweep_in_one_experiment(tmp_path):
         assert run.data.metrics["test/acc"] == pytest.approx(job["test/acc"])
         epochs = client.get_metric_history(run.info.run_id, "val/loss")
         assert len(epochs) == 2   # one value per epoch
+
+
+@needs_fashion
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    """The README's ```python blocks, as written, with every run shortened and its folder in tmp_path."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert blocks
+    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
+             "trainer.limit_test_batches=2", *QUICK]
+    train, sweep = api.train, api.sweep
+    monkeypatch.setattr(api, "train", lambda *o: train(*o, *short, f"hydra.run.dir={tmp_path / 'run'}"))
+    monkeypatch.setattr(api, "sweep", lambda *o, **k: sweep(*o, *short, f"hydra.sweep.dir={tmp_path / 'sweep'}", **k))
+    names = {}
+    for block in blocks:
+        exec(block, names)
+    assert names["result"].metrics["status"] == "completed" and len(names["result"].history) == 1
+    assert len(names["study"].table) == 6 and list(names["study"].by_seed["runs"]) == ["3/3", "3/3"]

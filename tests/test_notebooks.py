@@ -21,7 +21,7 @@ SHORTEN = {   # notebook -> the overrides its runs get in CI
     "01_linear_and_softmax_regression": FASHION,
     "02_mlp_and_dropout": FASHION,
     "03_polynomial_under_and_overfitting": ["trainer.max_epochs=20"],
-    "04_weight_decay": ["trainer.max_epochs=5", "regularization.l2=0,3", "seed=0"],
+    "04_weight_decay": ["trainer.max_epochs=5", "regularization.l2=0,3", "seed=0,1"],
     "05_optimizers_on_iris": ["trainer.max_epochs=3", "optimizer=sgd,adam"],
     "06_your_own_table": ["trainer.max_epochs=3"],
 }
