@@ -89,8 +89,8 @@ def train(*overrides: str, config_dir: str | Path | None = None) -> TrainResult:
     with _hydra(config_dir) as hydra:
         try:
             job = hydra.run("train", _train_job, [*overrides, "hydra.mode=RUN"])   # as train.py's Hydra adds it
-        except SystemExit as stop:   # run.py ends an interrupted fit so; here it is what the user did
-            raise KeyboardInterrupt(f"interrupted; metrics.json says how to resume (exit status {stop.code})") from None
+        except SystemExit as stop:
+            raise _interrupted(stop) from None
     outcome = job.return_value
     if "error" in outcome:
         raise outcome["error"]
@@ -130,13 +130,16 @@ def sweep(*overrides: str, launcher: str | None = None, config_dir: str | Path |
         # sweep's folder is known (and, for a resolver that claims a new folder, claimed once).
         composed = hydra.compose_config("train", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=False)
         sweep_dir = Path(str(composed.hydra.sweep.dir)).absolute()
+        quoted = str(sweep_dir).replace("'", "\\'")   # a comma in a path would make a sweep of it
         try:
-            hydra.multirun("train", _sweep_job, [*overrides, f"hydra.sweep.dir={sweep_dir}"])
+            hydra.multirun("train", _sweep_job, [*overrides, f"hydra.sweep.dir='{quoted}'"])
         except ValueError as error:   # Optuna, when every trial failed
             message = failed_search(error)
             if message is None:
                 raise
             raise LitlabError(message) from None
+        except SystemExit as stop:
+            raise _interrupted(stop) from None
     return _sweep_result(sweep_dir)
 
 
@@ -157,6 +160,11 @@ def _sweep_result(sweep_dir: Path) -> SweepResult:
                                             len(failed), len(table), sweep_dir)
     return SweepResult(dir=sweep_dir, table=table, by_seed=by_seed(table, swept) if SEED in swept else None,
                        figures=sorted(sweep_dir.glob("*.png")))
+
+
+def _interrupted(stop: SystemExit) -> KeyboardInterrupt:
+    """run.py ends an interrupted fit (Ctrl-C, the notebook's stop button, SIGTERM) with SystemExit."""
+    return KeyboardInterrupt(f"interrupted (exit status {stop.code}); the run's metrics.json names the resume= command")
 
 
 def _overrides(overrides: tuple) -> list[str]:

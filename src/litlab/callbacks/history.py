@@ -36,8 +36,7 @@ class EpochHistory(L.Callback):
         if self._ended is None:
             return
         epoch, self._ended = self._ended, None
-        per_epoch = lambda k: not k.startswith(("val/", "test/")) and not k.endswith("_step")   # noqa: E731
-        self._row(epoch).update(_numbers(trainer.callback_metrics, per_epoch))
+        self._row(epoch).update(_numbers(trainer.callback_metrics, _train_epoch_metric))
         self.epoch_done(trainer, epoch, last)
 
     def epoch_done(self, trainer: L.Trainer, epoch: int, last: bool) -> None:
@@ -64,6 +63,11 @@ def history_of(trainer: L.Trainer):
         if isinstance(callback, EpochHistory):
             return callback.frame()
     return pd.DataFrame({"epoch": []})
+
+
+def _train_epoch_metric(name: str) -> bool:
+    """Logged once per training epoch: not val (read when validation ends), test, or per-step values."""
+    return not name.startswith(("val/", "test/")) and not name.endswith("_step")
 
 
 def _numbers(metrics: dict, keep) -> dict[str, float]:
