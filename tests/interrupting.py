@@ -1,4 +1,4 @@
-"""A callback that sends its own process SIGTERM at a given training step, as a cluster's scheduler would."""
+"""Callbacks that stop their own process at a given training step: SIGTERM, as a cluster's scheduler would, or SIGKILL."""
 
 import os
 import signal
@@ -13,3 +13,14 @@ class SigtermAt(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class KillAt(L.Callback):
+    """SIGKILL at a given training step: the run ends at once, with no handler, as after `kill -9` or an OOM kill."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -32,7 +32,8 @@ def only_child(folder: Path) -> Path:
 def test_ddp_on_two_cpu_processes(make_cfg, tmp_path):
     """One run folder written by rank 0 alone; metrics over the whole split; each rank trains on its own shard."""
     seen = tmp_path / "seen"
-    result = run_train(*DIGITS, "accelerator=ddp", *QUICK, "+callbacks.probe._target_=ddp_probe.SeenSamples",
+    # The default callbacks and logger, progress bar and model summary included: what a user's run has on every rank.
+    result = run_train(*DIGITS, "accelerator=ddp", "+callbacks.probe._target_=ddp_probe.SeenSamples",
                        f"+callbacks.probe.folder={seen}", cwd=tmp_path, env=TESTS_ON_PATH, timeout=SLOW)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -99,7 +100,7 @@ def test_ddp_started_by_slurm_is_allowed_in_a_multirun(make_cfg, monkeypatch):
 def test_ddp_spawn_inside_a_multirun(tmp_path):
     """The combination for sweeps on one machine: 2 jobs, 2 job folders, the sweep started once."""
     result = run_train("-m", "data=iris", "accelerator=ddp_spawn", "trainer.max_epochs=1", "data.batch_size=16,32",
-                       *QUICK, cwd=tmp_path, timeout=SLOW)
+                       cwd=tmp_path, timeout=SLOW)   # default callbacks, progress bar and summary included
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["multirun"]
     sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
@@ -114,7 +115,7 @@ def test_ddp_spawn_inside_a_multirun(tmp_path):
 def test_submitit_local_multirun(tmp_path):
     """hydra/launcher=submitit_local: each job in its own process, job folders and report as in a basic multirun."""
     result = run_train("-m", "hydra/launcher=submitit_local", "data=iris", "trainer.max_epochs=1",
-                       "optimizer.lr=0.05,0.1", *QUICK, cwd=tmp_path, timeout=SLOW)
+                       "optimizer.lr=0.05,0.1", cwd=tmp_path, timeout=SLOW)   # default callbacks and logger
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]   # job folders

@@ -6,7 +6,9 @@ here it becomes what to type instead:
     error: optimizer.lrr is not a key; did you mean optimizer.lr?
     keys of optimizer: lr, momentum, dampening, nesterov
 
-A `LitlabError` (a value out of range, a missing file) prints as `error: ...`; both exit with status 2.
+An option that does not exist says which do (`error: model=mlpp is not an option; did you mean model=mlp?
+options of model: linreg, mlp, softmax`, on one line). A `LitlabError` (a value out of range, a missing
+file) prints as `error: ...`. All exit with status 2.
 `HYDRA_FULL_ERROR=1` shows Hydra's own report with the full traceback, as it always does.
 Only the reporting changes: `--help`, `-m`, `--cfg job` and every other Hydra flag work as before.
 """
@@ -22,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 import hydra
 from hydra._internal import utils as hydra_internals   # hydra-core 1.3: where errors are reported
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
 
@@ -135,6 +137,9 @@ def explain(error: Exception) -> str | None:
         return str(error)
     if isinstance(error, MissingMandatoryValue):
         return f"{error.full_key} is required: add {error.full_key}=..."
+    if isinstance(error, MissingConfigException) and error.options and error.missing_cfg_file:
+        group, _, name = error.missing_cfg_file.rpartition("/")
+        return _unknown_option(group, name, error.options)
     cause = error.__cause__
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and cause.full_key and cause.parent_node is not None:
         keys = [k for k in cause.parent_node if k not in ("hydra", "_target_", "_partial_")]
@@ -147,6 +152,12 @@ def explain(error: Exception) -> str | None:
             return f"{cause.full_key}={value} is not allowed: {cause.full_key} takes {expected}"
         return f"{cause.full_key}: {cause.msg.splitlines()[0]}"
     return None
+
+
+def _unknown_option(group: str, name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    hint = f"; did you mean {group}={close[0]}?" if close else ""
+    return f"{group}={name} is not an option{hint} options of {group}: {', '.join(options)}"
 
 
 def _unknown_key(full_key: str, keys: list[str]) -> str:

@@ -5,7 +5,8 @@
 whose values differ between jobs. It writes, into the sweep folder:
 
 - `report.md` and `report.csv`: one row per job, the swept keys, `status` and the final metrics;
-  a job whose status is not `completed` (failed, diverged, or no metrics.json at all) is marked;
+  a job whose status is not `completed` (failed, diverged, interrupted, `unfinished`: killed while
+  training, its metrics.json still saying `running`; or no metrics.json at all) is marked;
 - `report_by_seed.csv` when `seed` is swept: the runs that differ only in their seed, as mean and std;
 - `metrics_vs_<key>.png`: every final metric against each swept key (log axes where values span
   decades), mean and std over seeds;
@@ -20,6 +21,8 @@ multirun ends; `python scripts/report.py SWEEP_DIR` writes it for any sweep fold
 import json
 import logging
 import math
+import os
+import socket
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -103,12 +106,30 @@ def _job_order(job: Path):
 
 def _read_metrics(job: Path) -> dict:
     path = job / "metrics.json"
-    if not path.exists():   # killed, or still running: the job never wrote its metrics
+    if not path.exists():   # never started, or stopped before training
         return {"status": "no metrics.json"}
     record = json.loads(path.read_text())
+    if record.get("status") == "running":   # written when training starts, replaced when it ends
+        record = {"status": "running" if _alive(record) else "unfinished",
+                  "error": f"started {record.get('started')} as pid {record.get('pid')} on {record.get('host')}; "
+                           + ("still running" if _alive(record) else "it ended without a result (killed?); "
+                              f"`python train.py resume={job}` continues it")}
     # metrics.json writes NaN and inf as strings; read them back as numbers.
     return {k: (float(v) if isinstance(v, str) and v.lower() in ("nan", "inf", "-inf") else v)
             for k, v in record.items() if k != "best_checkpoint"}
+
+
+def _alive(record: dict) -> bool:
+    """Whether the process that wrote a `running` record still runs (only knowable on its own host)."""
+    if record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
+        return False
+    try:
+        os.kill(record["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # exists, another user's
+        return True
+    return True
 
 
 def _metric_columns(table) -> list[str]:

@@ -9,8 +9,10 @@ import json
 import logging
 import math
 import os
+import socket
 import sys
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -94,6 +96,10 @@ def fit(cfg: DictConfig) -> Outcome:
     ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), cfg.get("resume"))
     if trainer.is_global_zero:
         write_run_info(cfg.paths.output_dir, _overrides())
+        # Replaced when the run ends; a run killed outright (SIGKILL, power loss) keeps it, and the sweep
+        # report tells such a job from a live one by its pid and host.
+        _write_metrics(cfg, {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+                             "started": datetime.now().isoformat(timespec="seconds")})
     try:
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
     except Diverged as error:

@@ -20,6 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from litlab.config.checks import Each, OneOf, Range, checked
+from litlab.run_dir import register_resolver
 
 POSITIVE = Range(0, open_low=True)
 NON_NEGATIVE = Range(0)
@@ -354,7 +355,11 @@ SCHEMAS = {
 
 
 def register_schemas() -> None:
-    """Store every schema in Hydra's ConfigStore; call before composing (train.py, eval.py, the tests)."""
+    """Store every schema in Hydra's ConfigStore; call before composing (train.py, eval.py, the tests).
+
+    Also registers the `unique_dir` resolver that conf/ uses for run and sweep folders (litlab/run_dir.py).
+    """
+    register_resolver()
     store = ConfigStore.instance()
     for name, schema in SCHEMAS.items():
         store.store(name=name, node=schema)

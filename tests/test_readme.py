@@ -1,0 +1,232 @@
+"""Every command in README.md's shell code blocks, run as a new user types it, in the README's order.
+
+The commands are read from README.md itself, so a command added to the README is tested without anyone
+writing a test. They run one after another in a folder laid out like a fresh clone (links to the
+repository's files, an `outputs/` of its own), so a command can use what an earlier one wrote
+(`resume=`, `eval.py`, `report.py`). A command is only ever shortened by appending arguments
+(`trainer.max_epochs=1`, `seed=0`, `--epochs 1`: see SHORTER), and placeholders are filled in from
+what the earlier commands wrote: `outputs/runs/DATE/TIME` is the newest run folder, `outputs/multirun/DATE/TIME`
+the newest sweep folder, `epoch009.ckpt` the run's best checkpoint.
+
+How each one runs:
+- `python train.py` / `eval.py` in this process, through the scripts' own `main()` (Hydra, the CLI's error
+  handling, the default callbacks and logger); one `import lightning` serves them all;
+- as a process: DDP (Lightning starts rank 1 by rerunning the command), other launchers, scripts, `make`,
+  and the `$ python ...` transcripts, whose printed lines must match what the README shows (`[...]` stands
+  for anything);
+- `tensorboard --logdir DIR` with `--inspect` (it reads the event files and exits instead of serving);
+- `make test` with `PYTEST_ARGS=--collect-only` (it is the suite that runs this test);
+- commands the README marks `# needs a GPU`, `# needs GPUs` or `# needs Slurm` are composed and their values
+  checked, not run, and say so in the test id.
+"""
+
+import os
+import re
+import runpy
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+
+from conftest import ROOT
+
+README = ROOT / "README.md"
+SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
+COMPOSE_ONLY = re.compile(r"#\s*needs (a GPU|GPUs|Slurm)\b")
+IN_PROCESS = {"train.py", "eval.py", "predict.py"}
+# Run as processes even though they are train.py: they start processes of their own from the command line.
+AS_PROCESS = re.compile(r"accelerator=ddp|hydra/launcher=")
+
+SHORT_RUN = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=2",
+             "trainer.limit_test_batches=2", "trainer.check_val_every_n_epoch=1"]
+# Appended after SHORT_RUN to the commands they match (the last value of a key wins, as in Hydra).
+SHORTER = [
+    (r"\b(resume|ckpt_path)=.*max_epochs|\bckpt_path=", ["trainer.max_epochs=2"]),   # one epoch more than the run
+    (r"\bseed=\d+,|sweep=(weight_decay|optimizers|dropout)\b", ["seed=0"]),
+    (r"sweep=mlp_search", ["hydra.sweeper.n_trials=2"]),
+    (r"scripts/bench\.py", ["--epochs", "1", "--data", "random", "--random-images", "1200"]),
+    (r"scripts/trainer_overhead\.py", ["--steps", "20", "--epochs", "1"]),
+]
+
+
+@dataclass
+class Command:
+    line: int                 # in README.md
+    text: str                 # as written, comment included
+    expected: list[str] = field(default_factory=list)   # the lines a `$ ` transcript shows after it
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.text.removeprefix("$ "), comments=True)
+
+    @property
+    def id(self) -> str:
+        words = " ".join(self.argv)
+        return f"L{self.line} {'composed ' if COMPOSE_ONLY.search(self.text) else ''}{words}"[:120]
+
+
+def readme_commands(text: str) -> list[Command]:
+    commands: list[Command] = []
+    fence, transcript = None, None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("```"):
+            fence, transcript = (line[3:].strip() if fence is None else None), None
+            continue
+        if fence not in SHELL_FENCES or not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if transcript and not line.startswith("$ "):
+            transcript.expected.append(line)   # what the `$ ` command above it prints
+            continue
+        commands.append(Command(number, line.strip()))
+        transcript = commands[-1] if line.startswith("$ ") else None
+    return commands
+
+
+COMMANDS = readme_commands(README.read_text())
+
+
+def test_the_readme_has_commands_and_each_is_recognised():
+    assert len(COMMANDS) > 20
+    unknown = [c.text for c in COMMANDS if c.argv[0] not in ("python", "make", "tensorboard")]
+    assert not unknown, f"no rule to run these README commands; add one to tests/test_readme.py: {unknown}"
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    """A folder that looks like a fresh clone: links to the repository's files, its own outputs/."""
+    folder = tmp_path_factory.mktemp("clone")
+    (ROOT / "data").mkdir(exist_ok=True)   # FashionMNIST is unpacked once, shared with the other tests
+    for entry in ROOT.iterdir():
+        if entry.name not in (".git", "outputs"):
+            (folder / entry.name).symlink_to(entry)
+    (folder / "outputs").mkdir()
+    return folder
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.id for c in COMMANDS])
+def test_readme_command(command: Command, clone: Path, capfd, monkeypatch):
+    argv = [_filled(arg, clone) for arg in command.argv] + _shortening(command)
+    if COMPOSE_ONLY.search(command.text):
+        return _compose_and_check(argv)
+    if command.text.startswith("$ "):
+        result = _process(argv, clone)
+        _check_transcript(command, result)
+        return
+    if argv[:2] == ["make", "test"]:
+        result = _process([*argv, "PYTEST_ARGS=--collect-only -q"], ROOT)
+        assert result.returncode == 0 and " tests collected" in result.stdout, result.stdout[-2000:]
+        return
+    if argv[0] == "make":   # in the repository itself: make's own setup step must find its .venv
+        run_args = [a for a in argv if a.startswith("ARGS=")]
+        args = " ".join([*(a[5:] for a in run_args), *SHORT_RUN, f"hydra.run.dir={clone}/outputs/make_train"])
+        result = _process([*(a for a in argv if not a.startswith("ARGS=")), f"ARGS={args}"], ROOT)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert '"status": "completed"' in (clone / "outputs" / "make_train" / "metrics.json").read_text()
+        return
+    if argv[0] == "tensorboard":
+        result = _process([str(Path(sys.executable).with_name("tensorboard")), *argv[1:], "--inspect"], clone)
+        assert result.returncode == 0 and "Processing event files" in result.stdout + result.stderr, result.stderr
+        assert "Found event files in:" in result.stdout + result.stderr, result.stdout[-2000:]
+        return
+    script = argv[1]
+    if script in IN_PROCESS and not AS_PROCESS.search(" ".join(argv)):
+        code = _in_process(clone / script, argv[2:], monkeypatch, clone)
+        output = capfd.readouterr()
+        assert code == 0, f"exit status {code}\n{output.err[-3000:]}\n{output.out[-2000:]}"
+    else:
+        result = _process([sys.executable, *argv[1:]], clone)
+        assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+
+
+def _shortening(command: Command) -> list[str]:
+    argv = command.argv
+    extra = []
+    if argv[:2] == ["python", "train.py"] and not command.text.startswith("$ "):
+        extra += SHORT_RUN
+    for pattern, args in SHORTER:
+        if re.search(pattern, command.text.split("#")[0]):
+            extra += args
+    return extra
+
+
+def _filled(arg: str, clone: Path) -> str:
+    """A README placeholder replaced by what the earlier commands wrote."""
+    for kind in ("runs", "multirun"):
+        token = f"outputs/{kind}/DATE/TIME"
+        if token in arg:
+            folders = sorted((clone / "outputs" / kind).glob("*/*"))   # DATE/TIME, DATE/TIME_1: in creation order
+            if not folders:
+                pytest.skip(f"needs the {kind} folder an earlier README command writes (run the whole file)")
+            arg = arg.replace(token, str(folders[-1].relative_to(clone)))
+    key, _, value = arg.rpartition("=")
+    if re.fullmatch(r".*/epoch\d+\.ckpt", value) and not (clone / value).exists():
+        best = sorted((clone / value).parent.glob("epoch*.ckpt"))
+        assert best, f"no epochNNN.ckpt beside {value}"
+        arg = f"{key}={best[-1].relative_to(clone)}"
+    return arg
+
+
+def _in_process(script: Path, args: list[str], monkeypatch, clone: Path) -> int:
+    """`python SCRIPT ARGS` run in this process: its exit status."""
+    monkeypatch.chdir(clone)
+    monkeypatch.setattr(sys, "argv", [str(script), *args])
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        GlobalHydra.instance().clear()
+    return 0
+
+
+def _process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if argv[0] == "python":
+        argv = [sys.executable, *argv[1:]]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+
+
+def _check_transcript(command: Command, result: subprocess.CompletedProcess) -> None:
+    """A `$ command` block: the lines the README shows after it are what the command prints."""
+    if "accelerator=gpu" in command.text:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this transcript shows a machine without a GPU")
+    printed = (result.stderr + result.stdout).splitlines()
+    for line in command.expected:
+        pattern = ".*".join(map(re.escape, line.split("[...]")))
+        assert any(re.fullmatch(pattern, p) for p in printed), f"README shows {line!r}; printed:\n" + "\n".join(printed[-20:])
+    shows_error = any(re.search(r"\berror\b", line, re.I) for line in command.expected)
+    assert (result.returncode != 0) == shows_error, f"exit status {result.returncode}"
+
+
+def _compose_and_check(argv: list[str]) -> None:
+    """A command for GPUs or Slurm, on a machine without them: its config composes and its values are allowed."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.utils import get_class
+
+    from conftest import CONF
+    from litlab.config.checks import check_config
+
+    assert argv[:2] == ["python", "train.py"], argv
+    overrides = [a for a in argv[2:] if a != "-m"]
+    parser = OverridesParser.create()
+    # A sweep's first job stands for all: `optimizer=sgd,adam` composes as `optimizer=sgd`.
+    first = [o.get_key_element() + "=" + (next(o.sweep_string_iterator()) if o.is_sweep_override()
+                                          else o.get_value_element_as_str())
+             for o in parser.parse_overrides(overrides)]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=first, return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    check_config(cfg)
+    get_class(cfg.hydra.launcher._target_)
