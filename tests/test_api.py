@@ -76,6 +76,7 @@ def test_history_leaves_val_empty_in_epochs_without_validation(tmp_path):
     (["optimizer.lrr=0.1"], "optimizer.lrr is not a key; did you mean optimizer.lr?\n"
                             "keys of optimizer: lr, momentum, dampening, nesterov"),
     (["optimizer.lr=fast"], "optimizer.lr=fast is not allowed: optimizer.lr takes a number"),
+    (["model=mlpp"], "model=mlpp is not an option; did you mean model=mlp? options of model: linreg, mlp, softmax"),
     (["data=iris", "model.dropout=1.0"], "model.dropout=1.0 is not allowed: dropout must be in [0, 1) (every entry)"),
     (["data=iris", "model=linreg"], "model=linreg does not fit data=iris (classification); models that fit it: mlp, softmax"),
     (["callbacks.live_plot.enabled=maybe"], "callbacks.live_plot.enabled=maybe is not allowed: enabled must be one of auto, True, False"),

@@ -184,6 +184,7 @@ def _hydra(config_dir: str | Path | None) -> Iterator[Any]:
     register_schemas()
     GlobalHydra.instance().clear()
     hydra_cfg = HydraConfig.instance().cfg
+    HydraConfig.instance().cfg = None   # a stale one would tell the run-folder resolver this run has a folder already
     try:
         with _log_handlers_restored(), initialize_config_dir(str(config_dir), job_name="train", version_base="1.3"):
             yield GlobalHydra.instance().hydra
