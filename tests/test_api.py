@@ -171,3 +171,9 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
         exec(block, names)
     assert names["result"].metrics["status"] == "completed" and len(names["result"].history) == 1
     assert len(names["study"].table) == 6 and list(names["study"].by_seed["runs"]) == ["3/3", "3/3"]
+
+
+def test_a_diverged_run_raises_and_its_metrics_say_so(tmp_path):
+    with pytest.raises(litlab.LitlabError, match="the run diverged"):
+        litlab.train("data=iris", "optimizer.lr=1e12", *QUICK, f"hydra.run.dir={tmp_path}")
+    assert read_metrics(tmp_path)["status"] == "diverged"
