@@ -10,7 +10,7 @@ setup: $(VENV)/.installed data
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[sweeps,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[sweeps,dev,notebooks,mlflow]"
 	touch $@
 
 # FashionMNIST's real files from Debian (dataset-fashion-mnist); without root or apt-get, go on:

@@ -77,26 +77,34 @@ def _in_one_line(func: Callable) -> Any:
 
 @contextlib.contextmanager
 def failed_search_reported() -> Iterator[None]:
-    """A search whose every trial failed still gets its report, and a one-line error instead of a traceback.
+    """A search whose every trial failed still gets its report, and a one-line error instead of a traceback."""
+    try:
+        yield
+    except ValueError as error:
+        message = failed_search(error)
+        if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def failed_search(error: ValueError) -> str | None:
+    """For a search whose every trial failed: write its report and say so in one line; None for any other error.
 
     Optuna's sweeper asks the study for its best trial at the end, which raises when no trial completed,
     before Hydra's end-of-multirun callbacks (the sweep report) run.
     """
-    try:
-        yield
-    except ValueError as error:
-        from litlab.report import SweepReport, write_report
+    from litlab.report import SweepReport, write_report
 
-        sweep_dir = SweepReport.sweep_dir
-        if str(error) != "No trials are completed yet." or not sweep_dir or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        try:
-            write_report(sweep_dir, echo=False)
-            where = f"{sweep_dir}/report.md lists them"
-        except Exception as report_error:   # the jobs' own files are what matters; keep them and say so
-            where = f"no report ({report_error}); the jobs are in {sweep_dir}"
-        print(f"error: every trial of the search failed; each job's metrics.json says why, and {where}", file=sys.stderr)
-        raise SystemExit(1) from None
+    sweep_dir = SweepReport.sweep_dir
+    if str(error) != "No trials are completed yet." or not sweep_dir:
+        return None
+    try:
+        write_report(sweep_dir, echo=False)
+        where = f"{sweep_dir}/report.md lists them"
+    except Exception as report_error:   # the jobs' own files are what matters; keep them and say so
+        where = f"no report ({report_error}); the jobs are in {sweep_dir}"
+    return f"every trial of the search failed; each job's metrics.json says why, and {where}"
 
 
 def resume_arguments(args: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ import sys
 import warnings
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 import torch
@@ -42,10 +43,7 @@ warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")   # insid
 
 
 def main(cfg: DictConfig) -> float | None:
-    # `import lightning` adds a console handler of its own; Hydra's root handlers already print each
-    # message and write it to the run's log file, so without this every line shows twice.
-    logging.getLogger("lightning").handlers.clear()
-    keep_log_file_on_rank_zero()
+    setup_logging()
     try:
         value = train(cfg)
     except Diverged as error:   # metrics.json already says `diverged`; a sweep goes on with the next job
@@ -67,8 +65,33 @@ def main(cfg: DictConfig) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
+def setup_logging() -> None:
+    # `import lightning` adds console handlers of its own, and when the root logger had none at that
+    # moment (lightning imported before Hydra set up logging: a notebook, `litlab.train`) it also stops
+    # its messages from reaching the root. Hydra's root handlers print each message and write it to the
+    # run's train.log; without this, lines show twice or miss train.log.
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    keep_log_file_on_rank_zero()
+
+
+class Outcome(NamedTuple):
+    """What `fit` leaves: the metric a sweeper optimizes, metrics.json's record, and the run's live objects."""
+
+    value: float | None
+    record: dict
+    trainer: L.Trainer
+    system: L.LightningModule   # holds the weights that were tested: the best checkpoint's
+
+
 def train(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, write metrics.json; return the metric named by `optimized_metric`."""
+    return fit(cfg).value
+
+
+def fit(cfg: DictConfig) -> Outcome:
+    """`train`, keeping the trainer and the system (for `litlab.train` in Python)."""
     datamodule, system, trainer = build(cfg)
     ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), cfg.get("resume"))
     if trainer.is_global_zero:
@@ -98,7 +121,8 @@ def train(cfg: DictConfig) -> float | None:
         _write_metrics(cfg, record)
         _log_hparams(trainer, cfg, metrics)
         _print_summary(cfg, record)
-    return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+    value = metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+    return Outcome(value, record, trainer, system)
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
@@ -182,15 +206,17 @@ def _write_metrics(cfg: DictConfig, record: dict) -> None:
 
 
 def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:
-    """Fill TensorBoard's HParams tab: the run's settings beside its final metrics."""
-    from lightning.pytorch.loggers import TensorBoardLogger
+    """Fill TensorBoard's HParams tab: the run's settings beside its final metrics; MLflow's params likewise."""
+    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
+    params = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            params = _flatten(OmegaConf.to_container(cfg, resolve=True))
-            params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
             finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
             logger.log_hyperparams(params, metrics=finals)
+        elif isinstance(logger, MLFlowLogger):   # its final metrics are already there, logged by the test
+            logger.log_hyperparams(params)
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

@@ -31,7 +31,8 @@ class ThrottledRichProgressBar(RichProgressBar):
         if self.is_enabled and (self.train_progress_bar_id is None or self._due(batch_idx, self.total_train_batches)):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
-    # `is_enabled` first: on ranks > 0 Lightning disables the bar, and its batch totals are not set there.
+    # `is_enabled` first: on ranks > 0 Lightning disables the bar (and the live plot does in a notebook),
+    # and its batch totals are not set there.
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):
         if self.is_enabled and self._due(batch_idx, self.total_val_batches_current_dataloader):
             super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)

@@ -222,6 +222,22 @@ class TensorBoardConf(LoggerConf):
 
 
 @dataclass
+class MLFlowConf:
+    _target_: str = MISSING
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"
+    experiment_name: Optional[str] = None   # null: the sweep folder for a sweep's jobs, `runs` for a single run
+    run_name: Optional[str] = None          # null: the run folder
+    artifact_location: Optional[str] = None
+    log_model: Any = False                  # true, false or "all": checkpoints as MLflow artifacts
+
+
+@dataclass
+class LivePlotConf:
+    _target_: str = "litlab.callbacks.live_plot.LivePlot"
+    enabled: Any = checked("auto", OneOf(("auto", True, False)))   # auto: inside a Jupyter kernel only
+
+
+@dataclass
 class PathsConf:
     data_dir: str = "data"
     output_dir: str = MISSING
@@ -333,6 +349,8 @@ SCHEMAS = {
     "schema_accelerator": AcceleratorConf,
     "schema_logger_tensorboard": TensorBoardConf,
     "schema_logger_csv": LoggerConf,
+    "schema_logger_mlflow": MLFlowConf,
+    "schema_callback_live_plot": LivePlotConf,
 }
 
 

@@ -1,0 +1,1 @@
+"""Loggers litlab adds to Lightning's (see conf/logger/)."""
