@@ -8,6 +8,7 @@ rows' index (or `data.id_column`), `predicted` (a class name or a number in the 
 classifiers, one probability column per class. Rows with the target column are also scored.
 """
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +21,7 @@ from litlab.restore import restore
 
 def predict(cfg: DictConfig) -> Path:
     """Write predictions.csv into `paths.output_dir`; return its path."""
+    logging.getLogger("lightning").handlers.clear()   # Hydra's handlers print Lightning's lines already
     run = restore(cfg.ckpt_path)
     datamodule, system = run.datamodule, run.system
     split, labelled = "test", True
