@@ -147,16 +147,21 @@ def test_checkpoint_holds_the_preprocessing(diabetes_run, tmp_path):
     checkpoint = torch.load(diabetes_run / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     state = checkpoint["CSVDataModule"]["preprocessing"]
     assert state["columns"]["sex"] == "category" and state["target_scaling"]["log"] is False
-    # init_from a table whose rows differ: the checkpoint's preprocessing, not one fitted on the new rows.
+    # init_from, or ckpt_path, on a table whose rows differ: the checkpoint's preprocessing, not one fitted on them.
     few = write_diabetes(tmp_path / "few.csv", rows=60)
-    init = f"init_from={diabetes_run / 'run' / 'checkpoints' / 'last.ckpt'}"
-    cfg = compose_config("train", [*QUICK, "experiment=tabular_csv", f"data.path={few}", *DIABETES, init,
-                                   f"paths.output_dir={tmp_path / 'run'}"])
-    datamodule, system, _ = build(cfg)
-    GlobalHydra.instance().clear()
-    assert datamodule.target_scaling == state["target_scaling"] == system.target_scaling
+    ckpt = diabetes_run / "run" / "checkpoints" / "last.ckpt"
+    for start in (f"init_from={ckpt}", f"ckpt_path={ckpt}"):
+        cfg = compose_config("train", [*QUICK, "experiment=tabular_csv", f"data.path={few}", *DIABETES, start,
+                                       f"paths.output_dir={tmp_path / 'run'}"])
+        datamodule, system, _ = build(cfg)
+        GlobalHydra.instance().clear()
+        assert datamodule.target_scaling == state["target_scaling"] == system.target_scaling
     fresh = csv_data(f"data.path={few}", *DIABETES)
     assert fresh.target_scaling != state["target_scaling"]
+    # Lightning restores a resumed run's data module after its setup: the loaded rows are transformed again.
+    fresh.load_state_dict(checkpoint["CSVDataModule"])
+    assert torch.equal(fresh.splits["train"][0], datamodule.splits["train"][0])
+    assert torch.equal(fresh.splits["train"][1], datamodule.splits["train"][1])
 
 
 def test_eval_reproduces_the_test_scores_in_units(diabetes_run, tmp_path):

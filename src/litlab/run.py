@@ -136,7 +136,7 @@ def _starting_checkpoint(cfg: DictConfig) -> dict | None:
     if cfg.get("init_from"):
         return read_checkpoint(cfg.init_from, key="init_from", weights_only=True)
     path = resume_checkpoint(cfg.get("ckpt_path"), cfg.get("resume"))
-    return read_checkpoint(path, weights_only=True) if path else None
+    return read_checkpoint(path) if path else None
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

@@ -67,10 +67,10 @@ class CSVDataModule(InMemoryDataModule):
         else:
             self.file_columns = [str(c) for c in table.columns]
         self.features = self.features or [c for c in table.columns if c not in (self.target, self.id_column)]
-        missing = [c for c in [self.target, *self.features] if c not in table.columns]
+        missing = [c for c in [self.target, *self.features, *self.categorical] if c not in table.columns]
         if missing:
             raise LitlabError(f"{self.path} has no column {', '.join(map(repr, missing))}; its columns are "
-                              f"{', '.join(table.columns)} (set data.target and data.features)")
+                              f"{', '.join(table.columns)} (set data.target, data.features and data.categorical)")
         self._check_target(table[self.target])
         self.frames = {name: table.iloc[idx] for name, idx in zip(("train", "val", "test"), self._parts(table))}
         train = self.frames["train"]
