@@ -80,7 +80,8 @@ class CSVDataModule(InMemoryDataModule):
                               "rows; leave them out with data.features=[...]")
         if self.preprocessing is None:
             self.preprocessing = TablePreprocessing.fit(train[self.features], train[self.target], self.task,
-                                                        self.categorical, self.normalize, self.log_target)
+                                                        self.categorical, self.normalize, self.log_target,
+                                                        classes=table[self.target])
         self.class_names = self.preprocessing.class_names
         return {name: self._tensors(frame, str(self.path)) for name, frame in self.frames.items()}
 

@@ -43,14 +43,14 @@ class TablePreprocessing:
     # -- fitting ----------------------------------------------------------------------------------
     @classmethod
     def fit(cls, features, target, task: str, categorical: list[str] = (), normalize: str = "standard",
-            log_target: bool = False) -> "TablePreprocessing":
-        """Fit on the training rows: `features` a DataFrame, `target` a Series."""
+            log_target: bool = False, classes=None) -> "TablePreprocessing":
+        """Fit on the training rows: `features` a DataFrame, `target` a Series. `classes`: every value the
+        target takes in the whole table (a class may be missing from the training rows), else the target's."""
+        import pandas as pd
         from sklearn import preprocessing
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
-
-        import pandas as pd
 
         columns = {c: ("category" if c in categorical or not _is_number(features[c]) else "number")
                    for c in features.columns}
@@ -66,7 +66,8 @@ class TablePreprocessing:
         transformer.fit(_typed(features, columns))
         class_names = scaling = None
         if task == "classification":
-            class_names = [str(v) for v in pd.unique(target.sort_values())]
+            values = target if classes is None else classes
+            class_names = [str(v) for v in pd.unique(values.sort_values())]
         else:
             y = np.log1p(target.to_numpy(dtype="float64")) if log_target else target.to_numpy(dtype="float64")
             std = float(y.std())
