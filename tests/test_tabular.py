@@ -68,36 +68,35 @@ def test_breast_cancer_matches_logistic_regression(make_cfg, tmp_path):
     frame = load_breast_cancer(as_frame=True).frame
     frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
     frame.to_csv(tmp_path / "cancer.csv", index=False)
-    overrides = ["experiment=tabular_csv", f"data.path={tmp_path / 'cancer.csv'}", "data.target=diagnosis", "logger=none"]
-    datamodule, _, _ = build(make_cfg(*overrides))
-    train_rows, test_rows = datamodule.frames["train"], datamodule.frames["test"]
+    data = [f"data.path={tmp_path / 'cancer.csv'}", "data.target=diagnosis"]
+    split = csv_data(*data).frames   # the rows the run trains and is tested on
+    train_rows, test_rows = split["train"], split["test"]
     features = [c for c in frame.columns if c != "diagnosis"]
     baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
     baseline.fit(train_rows[features], train_rows["diagnosis"])
-    train(make_cfg(*overrides))
+    train(make_cfg("experiment=tabular_csv", *data, "logger=none"))
     assert read_metrics(tmp_path)["test/acc"] >= baseline.score(test_rows[features], test_rows["diagnosis"]) - 0.02
 
 
 def test_diabetes_matches_ridge_regression(make_cfg, tmp_path):
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import RidgeCV
     from sklearn.metrics import mean_squared_error
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     table = write_diabetes(tmp_path / "diabetes.csv")
-    frame = pd.read_csv(table).dropna()   # the linear baseline on the complete rows, sex as 0 / 1
-    frame["sex"] = (frame["sex"] == "male").astype(float)
-    overrides = ["experiment=tabular_csv", f"data.path={table}", *DIABETES, "logger=none"]
-    datamodule, _, _ = build(make_cfg(*overrides))
-    train_ids, test_ids = datamodule.frames["train"]["id"], datamodule.frames["test"]["id"]
-    features = [c for c in frame.columns if c not in ("id", "progression")]
-    fit_rows, test_rows = frame[frame["id"].isin(train_ids)], frame[frame["id"].isin(test_ids)]
-    baseline = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
-    baseline.fit(fit_rows[features], fit_rows["progression"])
-    train(make_cfg(*overrides))
-    ours = read_metrics(tmp_path)
-    # Scored on all test rows (the baseline on the complete ones); in the target's own units.
-    assert ours["test/mse"] <= 1.1 * mean_squared_error(test_rows["progression"], baseline.predict(test_rows[features]))
+    split = csv_data(f"data.path={table}", *DIABETES).frames   # the rows the run trains and is tested on
+    numbers = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    baseline = make_pipeline(make_column_transformer(
+        (make_pipeline(SimpleImputer(), StandardScaler()), numbers),
+        (make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder()), ["sex"])),
+        RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    baseline.fit(split["train"], split["train"]["progression"])
+    train(make_cfg("experiment=tabular_csv", f"data.path={table}", *DIABETES, "logger=none"))
+    ours = read_metrics(tmp_path)   # in the target's own units
+    assert ours["test/mse"] <= 1.1 * mean_squared_error(split["test"]["progression"], baseline.predict(split["test"]))
     assert ours["test/rmse"] == pytest.approx(ours["test/mse"] ** 0.5, rel=1e-4) and 0.3 < ours["test/r2"] < 1
 
 
@@ -247,7 +246,7 @@ def test_kfold_sweep_reports_mean_and_std_over_folds(tmp_path):
     frame = load_iris(as_frame=True).frame
     frame.to_csv(tmp_path / "iris.csv", index=False)
     result = run_train("-m", "sweep=kfold", f"data.path={tmp_path / 'iris.csv'}", "data.target=target",
-                       "trainer.max_epochs=2", "logger=none", "callbacks.progress_bar=null",
+                       "trainer.max_epochs=1", "logger=none", "callbacks.progress_bar=null",
                        f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert result.returncode == 0, result.stderr[-2000:]
     overrides = [(tmp_path / "sweep" / str(k) / ".hydra" / "overrides.yaml").read_text() for k in range(5)]
