@@ -67,18 +67,19 @@ class CSVDataModule(InMemoryDataModule):
         else:
             self.file_columns = [str(c) for c in table.columns]
         self.features = self.features or [c for c in table.columns if c not in (self.target, self.id_column)]
-        missing = [c for c in [self.target, *self.features, *self.categorical] if c not in table.columns]
+        named = [self.target, *self.features, *self.categorical, *([self.id_column] if self.id_column else [])]
+        missing = [c for c in named if c not in table.columns]
         if missing:
             raise LitlabError(f"{self.path} has no column {', '.join(map(repr, missing))}; its columns are "
-                              f"{', '.join(table.columns)} (set data.target, data.features and data.categorical)")
+                              f"{', '.join(table.columns)} (set data.target, data.features, data.categorical, data.id_column)")
         self._check_target(table[self.target])
         self.frames = {name: table.iloc[idx] for name, idx in zip(("train", "val", "test"), self._parts(table))}
-        train = self.frames["train"]
-        empty = [c for c in self.features if train[c].isna().all()]
-        if empty:
-            raise LitlabError(f"{self.path}: column(s) {', '.join(empty)} have no values in the {len(train)} training "
-                              "rows; leave them out with data.features=[...]")
         if self.preprocessing is None:
+            train = self.frames["train"]
+            empty = [c for c in self.features if train[c].isna().all()]
+            if empty:
+                raise LitlabError(f"{self.path}: column(s) {', '.join(empty)} have no values in the {len(train)} "
+                                  "training rows; leave them out with data.features=[...]")
             self.preprocessing = TablePreprocessing.fit(train[self.features], train[self.target], self.task,
                                                         self.categorical, self.normalize, self.log_target,
                                                         classes=table[self.target])
