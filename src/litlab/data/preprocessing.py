@@ -122,12 +122,12 @@ class TablePreprocessing:
                    f"{'numbers' if self.columns[c] == 'number' else 'text'})"
                    for c in self.columns if c in frame.columns and frame[c].notna().any()
                    and self.columns[c] == "number" and not _is_number(frame[c])]
-        problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
-                   ([f"extra column(s) {', '.join(extra)}"] if extra else []) + \
-                   ([f"other type: {', '.join(retyped)}"] if retyped else [])
+        problems = ([f"missing column(s) {_names(missing)}"] if missing else []) + \
+                   ([f"extra column(s) {_names(extra)}"] if extra else []) + \
+                   ([f"other type: {_names(retyped)}"] if retyped else [])
         if problems:
             raise LitlabError(f"{source} does not have the training columns: {'; '.join(problems)} "
-                              f"(the model was trained on {', '.join(self.columns)})")
+                              f"(the model was trained on {_names(list(self.columns))})")
 
     def _warn_unseen(self, frame, source: str) -> None:
         encoder = self._encoder()
@@ -157,6 +157,10 @@ class TablePreprocessing:
     def from_state_dict(cls, state: dict) -> "TablePreprocessing":
         return cls(dict(state["columns"]), pickle.loads(state["transformer"]), state["task"],
                    state["class_names"], state["target_scaling"])
+
+
+def _names(names: list[str], most: int = 8) -> str:
+    return ", ".join(map(str, names[:most])) + (f", ... ({len(names)} in all)" if len(names) > most else "")
 
 
 def _is_number(column) -> bool:
