@@ -110,9 +110,9 @@ def test_csv_classes_and_stratified_split(iris_csv):
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"path": "no_such.csv", "target": "species"}, "data.path=no_such.csv: no such file"),
     ({"target": "kind"}, "has no column 'kind'; its columns are sepal length (cm)"),
-    ({"target": "sepal length (cm)", "features": ["species"]}, "feature column(s) species are not numeric"),
     ({"target": "species", "task": "regression"}, "target column 'species' is not numeric"),
-    ({"target": "species", "split": [0.5, 0.25, 0.25], "max_rows": 3}, "has 3 rows: too few for a train / val / test split"),
+    ({"target": "sepal length (cm)", "task": "regression", "split": [0.5, 0.25, 0.25], "max_rows": 3},
+     "has 3 rows: too few for a train / val / test split"),
 ])
 def test_csv_bad_input_is_named(iris_csv, kwargs, message):
     if max_rows := kwargs.pop("max_rows", None):

@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from litlab.errors import LitlabError
-from litlab.report import _scale, by_seed, learning_curves, load_runs, write_report
+from litlab.report import _scale, grouped_over, learning_curves, load_runs, write_report
 
 
 def job(sweep, num, overrides, metrics=None):
@@ -41,7 +41,7 @@ def test_swept_keys_and_rows(sweep):
 
 
 def test_seeds_grouped_to_mean_and_std(sweep):
-    grouped = by_seed(*load_runs(sweep)).set_index("regularization.l2")
+    grouped = grouped_over(*load_runs(sweep)).set_index("regularization.l2")
     assert grouped.loc[0, "runs"] == "2/2" and grouped.loc[0, "test/loss mean"] == 75.0
     assert grouped.loc[0, "test/loss std"] == pytest.approx(7.0711, abs=1e-4)
     assert grouped.loc[3, "runs"] == "1/2"   # the job without metrics counts as a run, not as a result
@@ -75,3 +75,21 @@ def test_learning_curves_from_the_csv_logger(tmp_path):
         "epoch,step,train/loss,val/loss\n0,9,,2.0\n0,9,3.0,\n1,19,,1.0\n1,19,1.5,\n")
     curves = learning_curves(tmp_path)
     assert curves["train/loss"].to_dict() == {0: 3.0, 1: 1.5} and curves["val/loss"].to_dict() == {0: 2.0, 1: 1.0}
+
+
+def test_folds_grouped_like_seeds(tmp_path):
+    """A k-fold study (data.fold 0..2) with two seeds: mean ± std over folds per seed, and over both together."""
+    for num, (seed, fold) in enumerate((s, f) for s in (0, 1) for f in range(3)):
+        job(tmp_path, num, ["experiment=tabular_csv", f"data.fold={fold}", f"seed={seed}"],
+            {"status": "completed", "epochs": 5, "test/acc": 0.9 + 0.01 * fold + 0.05 * seed})
+    written = write_report(tmp_path, plots=False, echo=False)
+    assert {p.name for p in written} == {"report.csv", "report_by_fold.csv", "report_by_fold_and_seed.csv", "report.md"}
+    table, swept = load_runs(tmp_path)
+    by_fold = grouped_over(table, swept, ("data.fold",)).set_index("seed")
+    assert by_fold.loc[1, "runs"] == "3/3" and by_fold.loc[1, "test/acc mean"] == pytest.approx(0.96)
+    assert by_fold.loc[0, "test/acc std"] == pytest.approx(0.01)
+    both = grouped_over(table, swept, ("data.fold", "seed"))
+    assert len(both) == 1 and both.loc[0, "runs"] == "6/6" and both.loc[0, "test/acc mean"] == pytest.approx(0.935)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "Grouped over folds: mean ± std" in markdown and "| 1 | 3/3 | 0.96 ± 0.01 |" in markdown
+    assert "Grouped over folds and seeds: mean ± std" in markdown and "| 6/6 | 0.935 ± 0.029 |" in markdown

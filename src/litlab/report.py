@@ -8,8 +8,10 @@ whose values differ between jobs. It writes, into the sweep folder:
   a job whose status is not `completed` (failed, diverged, interrupted, `unfinished`: killed while
   training, its metrics.json still saying `running`; or no metrics.json at all) is marked;
 - `report_by_seed.csv` when `seed` is swept: the runs that differ only in their seed, as mean and std;
+  `report_by_fold.csv` when `data.fold` is swept (k-fold cross-validation), the same over folds, and
+  `report_by_fold_and_seed.csv` when both are, over folds and seeds together;
 - `metrics_vs_<key>.png`: every final metric against each swept key (log axes where values span
-  decades), mean and std over seeds;
+  decades), mean and std over seeds and folds;
 - `learning_curves.png`: train and val loss per epoch of every run, read back from its TensorBoard
   events (or the CSV logger's metrics.csv);
 - `tensorboard/`: the same figures and table in TensorBoard (`tensorboard --logdir SWEEP_DIR`).
@@ -35,7 +37,8 @@ log = logging.getLogger("litlab")
 STAGES = ("train", "val", "test")
 CURVES = ("train/loss", "val/loss")
 STYLES = {"train": ":", "val": "--", "test": "-"}   # line style per stage in the metric plots
-SEED = "seed"
+SEED, FOLD = "seed", "data.fold"
+REPEATS = {FOLD: "fold", SEED: "seed"}   # keys that repeat one setting (grouped to mean ± std), by their short name
 
 
 class SweepReport(Callback):
@@ -139,11 +142,19 @@ def _metric_columns(table) -> list[str]:
     return sorted(names, key=lambda c: (order.get(c.split("/")[0], len(order)), c))
 
 
-def by_seed(table, swept: list[str]):
-    """Runs that differ only in `seed`, grouped: mean and std of each metric, and how many completed."""
+def groupings(swept: list[str]) -> list[tuple[str, ...]]:
+    """The repeat keys to group over: seeds; or folds, and folds and seeds together when both are swept."""
+    if FOLD in swept:
+        return [(FOLD,), *([(FOLD, SEED)] if SEED in swept else [])]
+    return [(SEED,)] if SEED in swept else []
+
+
+def grouped_over(table, swept: list[str], over: tuple[str, ...] = (SEED,)):
+    """Runs that differ only in the keys `over` (seed, data.fold), grouped: mean and std of each metric,
+    and how many completed."""
     import pandas as pd
 
-    keys = [k for k in swept if k != SEED]
+    keys = [k for k in swept if k not in over]
     metrics = _metric_columns(table)
     groups = table.groupby(keys, sort=True, dropna=False) if keys else [((), table)]
     rows = []
@@ -206,11 +217,11 @@ def write_report(sweep_dir: str | Path, plots: bool = True, echo: bool = True) -
     for _, row in table[table["status"] != "completed"].iterrows():
         reason = " ".join(str(row["error"]).split()) if isinstance(row.get("error"), str) else ""
         sections.append(f"- job {row['job']}: **{row['status']}** {reason[:200]}".rstrip())
-    if SEED in swept:
-        grouped = by_seed(table, swept)
-        written.append(sweep_dir / "report_by_seed.csv")
+    for over in groupings(swept):
+        grouped = grouped_over(table, swept, over)
+        written.append(sweep_dir / f"report_by_{'_and_'.join(REPEATS[k] for k in over)}.csv")
         grouped.to_csv(written[-1], index=False)
-        sections.append(_markdown(_mean_std(grouped), "Grouped over seeds: mean ± std"))
+        sections.append(_markdown(_mean_std(grouped), f"Grouped over {_repeats(over)}: mean ± std"))
     optuna = sweep_dir / "optimization_results.yaml"
     if optuna.exists():
         best = OmegaConf.load(optuna)
@@ -230,6 +241,11 @@ def write_report(sweep_dir: str | Path, plots: bool = True, echo: bool = True) -
     for path in written:
         log.info("report: %s", path)
     return written
+
+
+def _repeats(keys) -> str:
+    """"seeds", "folds and seeds": the repeat keys among `keys`, in words."""
+    return " and ".join(f"{REPEATS[k]}s" for k in REPEATS if k in keys)
 
 
 def _markdown(table, title: str) -> str:
@@ -264,7 +280,7 @@ def _figures(sweep_dir: Path, table, swept: list[str]) -> list:
     matplotlib.use("Agg")
     figures = []
     for key in swept:
-        if key != SEED:
+        if key not in REPEATS:
             figures.append((sweep_dir / f"metrics_vs_{_filename(key)}.png", _metrics_figure(table, swept, key)))
     figures.append((sweep_dir / "learning_curves.png", _curves_figure(sweep_dir, table, swept)))
     for path, figure in figures:
@@ -291,7 +307,7 @@ def _metrics_figure(table, swept: list[str], key: str):
     import pandas as pd
     from matplotlib.lines import Line2D
 
-    others = [k for k in swept if k not in (key, SEED)]
+    others = [k for k in swept if k != key and k not in REPEATS]
     done = table[table["status"] == "completed"]
     groups = list(done.groupby(others, sort=True, dropna=False)) if others else [((), done)]
     # An Optuna search sets every key anew in each trial: no two runs share a setting, so points, no lines.
@@ -335,7 +351,8 @@ def _metrics_figure(table, swept: list[str], key: str):
                   for values, _ in groups]
         fig.legend([Line2D([], [], color=f"C{g}", marker="o") for g in range(len(groups))], labels,
                    loc="outside right center", fontsize=7)
-    fig.suptitle(f"final metrics against {key}" + (" (mean ± std over seeds)" if SEED in swept else ""))
+    repeats = _repeats([k for k in swept if k in REPEATS])
+    fig.suptitle(f"final metrics against {key}" + (f" (mean ± std over {repeats})" if repeats else ""))
     return fig
 
 
@@ -359,7 +376,7 @@ def _curves_figure(sweep_dir: Path, table, swept: list[str]):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(6.2 * len(CURVES), 4.2), squeeze=False, layout="constrained")
-    others = [k for k in swept if k != SEED]
+    others = [k for k in swept if k not in REPEATS]
     colors = {}
     values = {tag: [] for tag in CURVES}
     for _, row in table.iterrows():
@@ -383,7 +400,9 @@ def _curves_figure(sweep_dir: Path, table, swept: list[str]):
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside right center", fontsize=7)
-    fig.suptitle(f"learning curves of {len(table)} runs" + (" (one color per setting, a line per seed)" if SEED in swept else ""))
+    repeats = [REPEATS[k] for k in REPEATS if k in swept]
+    fig.suptitle(f"learning curves of {len(table)} runs"
+                 + (f" (one color per setting, a line per {' and '.join(repeats)})" if repeats else ""))
     return fig
 
 

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import finetune
 from litlab.callbacks.divergence import Diverged
-from litlab.checkpoints import AtomicCheckpointIO, resume_checkpoint
+from litlab.checkpoints import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
 from litlab.config.checks import check_run
 from litlab.devices import instantiate_trainer, keep_log_file_on_rank_zero
 from litlab.errors import LitlabError
@@ -129,14 +129,21 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     """The data module (loaded), the system around its network, and the Trainer, all from `cfg`."""
     check_run(cfg)
     _check_model_fits_data(cfg)
-    datamodule, system = build_system(cfg)
+    datamodule, system = build_system(cfg, _starting_checkpoint(cfg))
     return datamodule, system, build_trainer(cfg)
 
 
-def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
-    """The data module, loaded, and the training system around a fresh network (also used by eval.py)."""
+def build_system(cfg: DictConfig, checkpoint: dict | None = None) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """The data module, loaded, and the training system around a fresh network (also used by eval.py).
+
+    `checkpoint`: a checkpoint whose data module state (a table's fitted preprocessing) the data module
+    takes instead of fitting its own, so its rows are transformed as the weights expect them.
+    """
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
+    state = (checkpoint or {}).get(type(datamodule).__qualname__)   # where Lightning saves a data module's state
+    if state:
+        datamodule.load_state_dict(state)
     datamodule.prepare_data()
     datamodule.setup("fit")   # loads the splits: the network's input and output sizes come from them
 
@@ -144,7 +151,7 @@ def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningMod
                           out_features=datamodule.num_outputs)
     finetune.prepare(network, cfg.get("init_from"), cfg.model.get("freeze"))
     task_args = ({"num_classes": datamodule.num_outputs} if datamodule.task == "classification"
-                 else {"true_params": datamodule.true_params})
+                 else {"true_params": datamodule.true_params, "target_scaling": datamodule.target_scaling})
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     system = SYSTEMS[datamodule.task](
         network, instantiate(cfg.optimizer), scheduler=scheduler,
@@ -152,6 +159,14 @@ def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningMod
         log_step_metrics=cfg.get("log_step_metrics", False),
         config=OmegaConf.to_container(cfg, resolve=True), **task_args)
     return datamodule, system
+
+
+def _starting_checkpoint(cfg: DictConfig) -> dict | None:
+    """The checkpoint a run starts from (`init_from`, `ckpt_path`, `resume`), read; None for a fresh run."""
+    if cfg.get("init_from"):
+        return read_checkpoint(cfg.init_from, key="init_from", weights_only=True)
+    path = resume_checkpoint(cfg.get("ckpt_path"), cfg.get("resume"))
+    return read_checkpoint(path) if path else None
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

@@ -86,8 +86,13 @@ class CSVConf(DataConf):
     path: Optional[str] = None
     target: Optional[str] = None
     features: Optional[list[str]] = None   # null: every column but the target
+    categorical: list[str] = field(default_factory=list)   # numeric columns one-hot encoded too (text ones always are)
+    id_column: Optional[str] = None      # names the rows: not a feature; predict.py writes it beside each prediction
     task: str = checked("classification", OneOf(("classification", "regression")))
+    log_target: bool = False             # regression: train on log(1 + y) (d2l 5.7's house prices)
     split: list[float] = checked([0.8, 0.1, 0.1], Each(Range(0, 1, open_low=True)))
+    folds: int = checked(1, AT_LEAST_ONE)   # k-fold: validate on fold `fold` of the non-test rows (1: data.split)
+    fold: int = checked(0, NON_NEGATIVE)
 
 
 # -- model ------------------------------------------------------------------------------------------
@@ -323,10 +328,26 @@ class EvalConf:
     paths: EvalPathsConf = field(default_factory=EvalPathsConf)
 
 
+@dataclass
+class PredictDataConf:
+    path: Optional[str] = None   # a CSV file of rows with the training columns; None: the run's test split
+
+
+@dataclass
+class PredictConf:
+    """conf/predict.yaml: predict with a checkpoint, for new rows of a table or its run's test split."""
+
+    ckpt_path: str = MISSING
+    data: PredictDataConf = field(default_factory=PredictDataConf)
+    accelerator: str = "auto"
+    paths: EvalPathsConf = field(default_factory=EvalPathsConf)
+
+
 # Top-level name in the ConfigStore -> schema. The YAML file that extends it names it in its defaults.
 SCHEMAS = {
     "schema_train": TrainConf,
     "schema_eval": EvalConf,
+    "schema_predict": PredictConf,
     "schema_data_fashion_mnist": FashionMNISTConf,
     "schema_data_split": SplitDataConf,
     "schema_data_synthetic_linear": SyntheticLinearConf,

@@ -22,6 +22,8 @@ class InMemoryDataModule(L.LightningDataModule):
     per_feature_stats = True   # False for images: one mean/std over all pixels
     class_names: list[str] | None = None
     true_params: dict | None = None   # synthetic data: the w and b that generated it
+    target_scaling: dict | None = None   # regression targets trained on as (y - shift) / scale (data=csv)
+    predict_split = "test"   # the split `Trainer.predict` is served (predict.py sets it)
 
     def __init__(self, batch_size: int = 256, seed: int = 42, normalize: str = "standard",
                  drop_last: bool = False, data_dir: str = "data"):
@@ -52,6 +54,13 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def test_dataloader(self):
         return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self):
+        return self._loader(self.predict_split, shuffle=False)
+
+    def row_ids(self, split: str) -> tuple[str, list]:
+        """The name and values of the column that identifies a split's rows in predictions.csv: their order."""
+        return "index", list(range(len(self.splits[split][1])))
 
     def on_device(self, split: str, device: torch.device | str) -> Split:
         """The split's tensors on `device`, copied there on the first call only: batches are then

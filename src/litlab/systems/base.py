@@ -66,11 +66,24 @@ class System(L.LightningModule):
         if stage == "train" and self.log_step_metrics:
             # forward() both accumulates the epoch state and returns this batch's values.
             self.loss_means["train_"].update(loss.detach(), weight=len(y))
-            batch_scores = self.scores["train_"](output.detach(), y)
+            batch_scores = self.scores["train_"](*self.score_inputs(output.detach(), y))
             self.log_dict({"train/loss_step": loss.detach(), **{f"{k}_step": v for k, v in batch_scores.items()}})
         else:
-            self.pending[stage].add(loss.detach(), output.detach(), y)
+            self.pending[stage].add(loss.detach(), *self.score_inputs(output.detach(), y))
         return loss
+
+    def to_units(self, z: torch.Tensor) -> torch.Tensor:
+        """Outputs or training targets in the target's own units: as they are, unless a regressor scaled them."""
+        return z
+
+    def score_inputs(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the score metrics compare: outputs and targets in the target's own units."""
+        return self.to_units(output), self.to_units(target)
+
+    def predictions(self, output: torch.Tensor) -> torch.Tensor:
+        """What `predict_step` returns for the network's outputs: numbers in the target's units (a classifier:
+        class probabilities)."""
+        return self.to_units(output)
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train") + self.penalty()
@@ -80,6 +93,10 @@ class System(L.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
+
+    def predict_step(self, batch, batch_idx):
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.predictions(self.network(x))
 
     # -- once per epoch ---------------------------------------------------------------------------
     def on_train_epoch_end(self):

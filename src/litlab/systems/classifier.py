@@ -1,4 +1,4 @@
-"""Classification: cross-entropy loss, accuracy (d2l's `Classifier`)."""
+"""Classification: cross-entropy loss, accuracy (d2l's `Classifier`); predictions are class probabilities."""
 
 import torch.nn.functional as F
 from torchmetrics import MetricCollection
@@ -18,6 +18,9 @@ class Classifier(System):
 
     def loss_fn(self, output, target):
         return self.cross_entropy(output, target)
+
+    def predictions(self, output):
+        return F.softmax(output, dim=-1)
 
     def make_scores(self):
         return MetricCollection({"acc": MulticlassAccuracy(self.num_classes, average="micro")})

@@ -1,8 +1,13 @@
-"""Regression: squared-error loss; on synthetic data, how far the learned w and b are from the true ones."""
+"""Regression: squared-error loss; on synthetic data, how far the learned w and b are from the true ones.
+
+A table's targets are standardised for training (data=csv: `target_scaling`, after log(1 + y) with
+`data.log_target`); the loss is taken there, while `*/mse`, `*/rmse` and `*/r2` (and `*/log_rmse`, d2l 5.7's
+score, with `data.log_target`) compare predictions and targets in the target's own units.
+"""
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanSquaredError, MetricCollection
+from torchmetrics import MeanSquaredError, MeanSquaredLogError, MetricCollection, R2Score
 
 from litlab.errors import LitlabError
 from litlab.systems.base import System
@@ -10,7 +15,10 @@ from litlab.systems.closed_form import solve_into
 
 
 class Regressor(System):
-    def __init__(self, network, optimizer, true_params: dict | None = None, **kwargs):
+    def __init__(self, network, optimizer, true_params: dict | None = None, target_scaling: dict | None = None,
+                 **kwargs):
+        # {"shift", "scale", "log"}: the network predicts z and the target is shift + scale * z (exp(.) - 1 if log)
+        self.target_scaling = target_scaling
         super().__init__(network, optimizer, **kwargs)
         self.true_params = true_params   # {"w": [...], "b": float} when the data was generated from them
         self.closed_form = getattr(network, "solver", "sgd") == "closed_form"
@@ -35,8 +43,17 @@ class Regressor(System):
         return F.mse_loss(output, target.to(output.dtype))
 
     def make_scores(self):
-        # The loss is the mean squared error too; `*/mse` keeps the name stable if the loss changes.
-        return MetricCollection({"mse": MeanSquaredError()})
+        # Without target scaling the loss is the mean squared error too; `*/mse` keeps the name stable.
+        scores = {"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score()}
+        if self.target_scaling and self.target_scaling["log"]:
+            scores["log_rmse"] = RootMeanSquaredLogError()
+        return MetricCollection(scores)
+
+    def to_units(self, z):
+        if not self.target_scaling:
+            return z
+        y = z * self.target_scaling["scale"] + self.target_scaling["shift"]
+        return torch.expm1(y) if self.target_scaling["log"] else y
 
     def on_train_epoch_end(self):
         super().on_train_epoch_end()
@@ -49,3 +66,10 @@ class Regressor(System):
         self.log("params/w_error", torch.linalg.vector_norm(linear.weight.detach().flatten() - w_true))
         if linear.bias is not None:
             self.log("params/b_error", (linear.bias.detach()[0] - self.true_params["b"]).abs())
+
+
+class RootMeanSquaredLogError(MeanSquaredLogError):
+    """sqrt(mean((log(1 + y_hat) - log(1 + y))^2)): the log RMSE d2l 5.7 scores house prices by."""
+
+    def compute(self) -> torch.Tensor:
+        return super().compute().sqrt()
