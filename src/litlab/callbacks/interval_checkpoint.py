@@ -161,8 +161,13 @@ def _snapshot(value: Any) -> Any:
         for key, item in value.items():
             copied[key] = _snapshot(item)
         return copied
+    if isinstance(value, ATOMS):
+        return value
+    if type(value) is tuple and all(isinstance(item, ATOMS) for item in value):
+        return value   # immutable already: Python's RNG state is a tuple of 625 ints
     if type(value) in (list, tuple):
         return type(value)(_snapshot(item) for item in value)
-    if isinstance(value, (int, float, str, bool, type(None))):
-        return value
     return copy.deepcopy(value)
+
+
+ATOMS = (int, float, str, bool, type(None))
