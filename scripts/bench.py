@@ -73,6 +73,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="small runs instead: ms per epoch of experiment=iris_optimizers and whole processes "
                              "of two small experiments, against hand-written scripts of the same runs")
     parser.add_argument("--repeats", type=int, default=3, help="--small-run: rounds, each running every path once")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="--small-run: wall time, or CPU time (this process's, or the child's: steadier on a busy "
+                             "machine, where waiting for a core would be counted as work)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="--small-run: also ms per epoch with fewer callbacks, no logger, rare validation")
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="--small-run: shorten every run to this many epochs (default: the experiments' own)")
     args = parser.parse_args(argv)
@@ -354,16 +359,20 @@ def _write_json(path: Path | None, result: dict) -> None:
 # The whole-process runs: train.py's experiment, and the hand-written script of the same run.
 SMALL_RUNS = {"polynomial_overfit": "handwritten_polynomial_overfit.py", "iris_optimizers": "handwritten_iris_optimizers.py"}
 WARM_UP_EPOCHS = 5   # left out of the per-epoch medians
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter   # set by --clock
 
 
 def small_run(args: argparse.Namespace) -> dict:
     import torch
 
+    global clock
+    clock = CLOCKS[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
     epoch_ms = {"litlab": [], "loop": []}
     seconds = {name: {"litlab": [], "handwritten": []} for name in SMALL_RUNS}
-    first_step_s = []
+    first_step_s, breakdown = [], {}
     with tempfile.TemporaryDirectory(prefix="litlab-bench-small-") as tmp:
         tmp = Path(tmp)
         for round_ in range(args.repeats):
@@ -371,6 +380,8 @@ def small_run(args: argparse.Namespace) -> dict:
             litlab, loop = _small_epochs(args, tmp / f"epochs{round_}")
             epoch_ms["litlab"] += litlab
             epoch_ms["loop"] += loop
+            for name, values in (_breakdown(args, tmp / f"breakdown{round_}") if args.breakdown else {}).items():
+                breakdown.setdefault(name, []).extend(values)
             for name, script in SMALL_RUNS.items():
                 print(f"round {round_ + 1} of {args.repeats}: python train.py experiment={name}, and scripts/{script} ...")
                 seconds[name]["handwritten"].append(_small_process(args, script, f"--out={tmp / f'hand_{name}'}"))
@@ -388,8 +399,9 @@ def small_run(args: argparse.Namespace) -> dict:
                         "ratio": statistics.median(runs["litlab"]) / statistics.median(runs["handwritten"]),
                         "each_s": runs} for name, runs in seconds.items()}
     result = {"epoch_ms": medians, "framework_ms_per_epoch": medians["litlab"] - medians["loop"],
-              "each_epoch_ms": epoch_ms, "processes": processes, "first_step_s": statistics.median(first_step_s),
-              "repeats": args.repeats, "max_epochs": args.max_epochs, "torch_threads": torch.get_num_threads(),
+              "each_epoch_ms": epoch_ms, "processes": processes,
+              "breakdown_ms": {name: statistics.median(values) for name, values in breakdown.items()}, "first_step_s": statistics.median(first_step_s),
+              "repeats": args.repeats, "max_epochs": args.max_epochs, "clock": args.clock, "torch_threads": torch.get_num_threads(),
               "load_average": os.getloadavg(), "machine": _machine()}
     _print_small_table(result)
     _write_json(args.json, result)
@@ -399,26 +411,11 @@ def small_run(args: argparse.Namespace) -> dict:
 def _small_epochs(args: argparse.Namespace, out: Path) -> tuple[list[float], list[float]]:
     """Per-epoch milliseconds of train.py's run of experiment=iris_optimizers, and of the hand-written loop
     (before and after it, on the same splits, from the same initial weights)."""
-    import lightning as L
     import torch
 
-    from litlab.run import build
-
     hand = _load_script("handwritten_iris_optimizers")
-    cfg = _compose(["experiment=iris_optimizers", f"paths.output_dir={out}",
-                    *([f"trainer.max_epochs={args.max_epochs}"] if args.max_epochs else [])])
-    datamodule, system, trainer = build(cfg)
+    datamodule, system, trainer, cfg = _small_build(args, out)
     initial = copy.deepcopy(system.network)
-
-    class EpochClock(L.Callback):   # from one epoch's start to the next: validation, checkpoints, logging included
-        def __init__(self):
-            self.starts = []
-
-        def on_train_epoch_start(self, trainer, pl_module):
-            self.starts.append(time.perf_counter())
-
-        def on_train_end(self, trainer, pl_module):
-            self.starts.append(time.perf_counter())
 
     def loop(timed: int) -> list[float]:
         """`timed` epochs of the hand-written loop, after its own warm-up epochs."""
@@ -426,19 +423,59 @@ def _small_epochs(args: argparse.Namespace, out: Path) -> tuple[list[float], lis
         optimizer = torch.optim.SGD(network.parameters(), lr=cfg.optimizer.lr)
         generator, starts = torch.Generator().manual_seed(cfg.seed), []
         for _ in range(WARM_UP_EPOCHS + timed):
-            starts.append(time.perf_counter())
+            starts.append(clock())
             hand.train_epoch(network, optimizer, *datamodule.splits["train"], cfg.data.batch_size, generator)
             hand.evaluate(network, *datamodule.splits["val"])
-        starts.append(time.perf_counter())
+        starts.append(clock())
         return [1e3 * (b - a) for a, b in zip(starts, starts[1:])][WARM_UP_EPOCHS:]
 
     timed = max(1, trainer.max_epochs - WARM_UP_EPOCHS)
     before = loop(timed // 2)
+    litlab = _fit_epoch_ms(datamodule, system, trainer)
+    return litlab, before + loop(timed - timed // 2)
+
+
+def _small_build(args: argparse.Namespace, out: Path, *overrides: str):
+    from litlab.run import build
+
+    cfg = _compose(["experiment=iris_optimizers", f"paths.output_dir={out}",
+                    *([f"trainer.max_epochs={args.max_epochs}"] if args.max_epochs else []), *overrides])
+    return (*build(cfg), cfg)
+
+
+def _fit_epoch_ms(datamodule, system, trainer) -> list[float]:
+    """Each epoch's milliseconds, from its start to the next one's: validation, checkpoints, logging included."""
+    import lightning as L
+
+    class EpochClock(L.Callback):
+        def __init__(self):
+            self.starts = []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.starts.append(clock())
+
+        def on_train_end(self, trainer, pl_module):
+            self.starts.append(clock())
+
     clock = EpochClock()
     trainer.callbacks.append(clock)
     trainer.fit(system, datamodule=datamodule)
-    litlab = [1e3 * (b - a) for a, b in zip(clock.starts, clock.starts[1:])][WARM_UP_EPOCHS:]
-    return litlab, before + loop(timed - timed // 2)
+    return [1e3 * (b - a) for a, b in zip(clock.starts, clock.starts[1:])][WARM_UP_EPOCHS:]
+
+
+# --breakdown: the same run with less and less around it (the issue's table).
+WITHOUT_CHECKPOINTS = ["callbacks.model_checkpoint=null", "callbacks.resumable=null", "trainer.enable_checkpointing=false"]
+WITHOUT_CALLBACKS = [*WITHOUT_CHECKPOINTS, "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
+                     "callbacks.lr_monitor=null", "callbacks.divergence=null", "callbacks.prediction_grid=null",
+                     "logger=none"]
+BREAKDOWN = {"the defaults": [], "without model_checkpoint and resumable": WITHOUT_CHECKPOINTS,
+             "also without progress bar, lr monitor, divergence check, prediction grid, logger": WITHOUT_CALLBACKS,
+             "also validating every 1000 epochs": [*WITHOUT_CALLBACKS, "trainer.check_val_every_n_epoch=1000"]}
+
+
+def _breakdown(args: argparse.Namespace, out: Path) -> dict[str, list[float]]:
+    return {name: _fit_epoch_ms(*_small_build(args, out / str(i), *overrides)[:3])
+            for i, (name, overrides) in enumerate(BREAKDOWN.items())}
 
 
 def _small_process(args: argparse.Namespace, script: str, *arguments: str) -> float:
@@ -448,11 +485,18 @@ def _small_process(args: argparse.Namespace, script: str, *arguments: str) -> fl
                      else f"--epochs={args.max_epochs}")
     command = [sys.executable, str(ROOT / script if script == "train.py" else ROOT / "scripts" / script), *arguments]
     env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu_s()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return time.perf_counter() - start
+    return _children_cpu_s() - cpu if args.clock == "cpu" else time.perf_counter() - start
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load_script(name: str):
@@ -468,7 +512,8 @@ def _print_small_table(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"small runs, median of {r['repeats']} rounds (each path once per round, interleaved)",
+    table = Table(title=f"small runs, {r['clock']} time, median of {r['repeats']} rounds (each path once per round, "
+                        "interleaved)",
                   title_justify="left")
     for column, justify in (("run", "left"), ("litlab", "right"), ("hand-written", "right"), ("litlab / hand", "right")):
         table.add_column(column, justify=justify)
@@ -476,10 +521,12 @@ def _print_small_table(r: dict) -> None:
     table.add_row("experiment=iris_optimizers, ms per epoch (5 steps, validation)", f"{ms['litlab']:.1f}",
                   f"{ms['loop']:.1f}", f"{ms['litlab'] / ms['loop']:.1f}x")
     table.add_row("  framework ms per epoch (litlab - hand-written)", f"{r['framework_ms_per_epoch']:.1f}", "", "")
+    for name, value in r["breakdown_ms"].items():
+        table.add_row(f"  {name}, ms per epoch", f"{value:.1f}", "", f"{value / ms['loop']:.1f}x")
     for name, p in r["processes"].items():
         table.add_row(f"python train.py experiment={name}, whole process, s", f"{p['litlab_s']:.1f}",
                       f"{p['handwritten_s']:.1f}", f"{p['ratio']:.1f}x")
-    table.add_row("  experiment=iris_optimizers: start to first training step, s", f"{r['first_step_s']:.1f}", "", "")
+    table.add_row("  experiment=iris_optimizers: start to first training step, s (wall)", f"{r['first_step_s']:.1f}", "", "")
     console = Console()
     console.print(table)
     load = ", ".join(f"{v:.1f}" for v in r["load_average"])

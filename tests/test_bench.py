@@ -53,13 +53,14 @@ def test_trainer_overhead_measures_three_paths_and_the_ceiling_of_a_bench_run(tm
 
 def test_small_run_mode_measures_epochs_and_whole_processes_against_hand_written_scripts(tmp_path, capsys):
     out = tmp_path / "small.json"
-    result = load_bench().main(["--small-run", "--max-epochs", "8", "--repeats", "1", "--threads", "1",
+    result = load_bench().main(["--small-run", "--max-epochs", "8", "--repeats", "1", "--threads", "1", "--breakdown",
                                 "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     # 8 epochs, the first 5 left out: 3 timed epochs of litlab, and 3 of the loop (1 before it, 2 after it)
     assert len(result["each_epoch_ms"]["litlab"]) == len(result["each_epoch_ms"]["loop"]) == 3
     assert all(v > 0 for values in result["each_epoch_ms"].values() for v in values)
     assert result["framework_ms_per_epoch"] == result["epoch_ms"]["litlab"] - result["epoch_ms"]["loop"]
+    assert list(result["breakdown_ms"])[0] == "the defaults" and len(result["breakdown_ms"]) == 4
     for name in ("polynomial_overfit", "iris_optimizers"):
         run = result["processes"][name]
         assert run["ratio"] == run["litlab_s"] / run["handwritten_s"] and run["litlab_s"] > 0
