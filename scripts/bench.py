@@ -457,10 +457,10 @@ def _fit_epoch_ms(datamodule, system, trainer) -> list[float]:
         def on_train_end(self, trainer, pl_module):
             self.starts.append(clock())
 
-    clock = EpochClock()
-    trainer.callbacks.append(clock)
+    epochs = EpochClock()
+    trainer.callbacks.append(epochs)
     trainer.fit(system, datamodule=datamodule)
-    return [1e3 * (b - a) for a, b in zip(clock.starts, clock.starts[1:])][WARM_UP_EPOCHS:]
+    return [1e3 * (b - a) for a, b in zip(epochs.starts, epochs.starts[1:])][WARM_UP_EPOCHS:]
 
 
 # --breakdown: the same run with less and less around it (the table).
