@@ -21,6 +21,21 @@ so a change in the machine's load during the benchmark weighs on both. FashionMN
 files are there (see README, "Data"), else random images of the same shape, as the output says.
 `--startup` adds the wall time from `python train.py` starting to its first training step and
 `--full-run` the wall time of a whole default run (`python train.py`); both start new processes.
+
+`--small-run` measures small runs instead, where the framework rather than the arithmetic is the cost:
+
+    python scripts/bench.py --small-run --json bench_small.json
+
+  - milliseconds per epoch of `experiment=iris_optimizers` (5 steps of a 4-16-3 MLP and a validation
+    pass) with the default callbacks and logger, against the hand-written loop of
+    `scripts/handwritten_iris_optimizers.py` in the same process, on the same splits; the difference
+    is what the framework costs per epoch (each path's median epoch, warm-up epochs left out);
+  - the wall time of whole processes: `python train.py experiment=polynomial_overfit` and
+    `python train.py experiment=iris_optimizers` against `scripts/handwritten_polynomial_overfit.py`
+    and `scripts/handwritten_iris_optimizers.py`, which do the same runs by hand, and how long
+    train.py takes to its first training step.
+  Every path runs once per round (`--repeats` rounds, interleaved, so a change in the machine's load
+  weighs on all of them); the figures are medians.
 """
 
 import argparse
@@ -54,7 +69,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--startup", action="store_true", help="time `python train.py` from start to first step")
     parser.add_argument("--full-run", action="store_true", help="time a whole default `python train.py` run")
+    parser.add_argument("--small-run", action="store_true",
+                        help="small runs instead: ms per epoch of experiment=iris_optimizers and whole processes "
+                             "of two small experiments, against hand-written scripts of the same runs")
+    parser.add_argument("--repeats", type=int, default=3, help="--small-run: rounds, each running every path once")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="--small-run: wall time, or CPU time (this process's, or the child's: steadier on a busy "
+                             "machine, where waiting for a core would be counted as work)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="--small-run: also ms per epoch with fewer callbacks, no logger, rare validation")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="--small-run: shorten every run to this many epochs (default: the experiments' own)")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or (args.max_epochs or 1) < 1:
+        parser.error("--repeats and --max-epochs must be at least 1")
     if args.epochs < 1 or args.batch_size < 1 or args.random_images < 12 or (args.threads or 1) < 1:
         parser.error("--epochs, --batch-size and --threads must be at least 1, --random-images at least 12")
     return args
@@ -62,6 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.small_run:
+        return small_run(args)
     import torch
 
     if args.threads:
@@ -74,7 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
         tmp = Path(tmp)
         data_dir, data_note, random = _data_dir(args.data, args.random_images, tmp)
         args.val_size = args.random_images // 12 if random else None   # FashionMNIST's 5,000 of 60,000
-        cfg = _compose(args, device, data_dir, tmp / "run")
+        cfg = _compose([*_overrides(args, device, data_dir), f"paths.output_dir={tmp / 'run'}",
+                        f"trainer.max_epochs={1 + args.epochs}"])
         loop_rates, litlab_rates, per_sample_rates, train_size = _measure(args, cfg, device, data_dir, tmp)
         startup = _time_startup(args, device, data_dir, tmp) if args.startup else None
         full_run = _time_full_run(args, device, data_dir, tmp) if args.full_run else None
@@ -94,9 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         "torch_threads": torch.get_num_threads(), "machine": _machine(),
     }
     _print_table(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    _write_json(args.json, result)
     return result
 
 
@@ -138,8 +167,8 @@ def _overrides(args: argparse.Namespace, device, data_dir: str) -> list[str]:
     return overrides + ([f"model.hidden=[{args.hidden}]"] if args.hidden else [])
 
 
-def _compose(args: argparse.Namespace, device, data_dir: str, out: Path):
-    """conf/train.yaml with the benchmark's overrides, as `python train.py` would compose it."""
+def _compose(overrides: list[str]):
+    """conf/train.yaml with these overrides, as `python train.py` would compose it."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -150,8 +179,7 @@ def _compose(args: argparse.Namespace, device, data_dir: str, out: Path):
     register_schemas()   # the typed schemas conf/*.yaml extend, as train.py registers them
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*_overrides(args, device, data_dir), f"paths.output_dir={out}",
-                                          f"trainer.max_epochs={1 + args.epochs}"], return_hydra_config=True)
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)   # what @hydra.main does before calling the run
     with open_dict(cfg):
         del cfg.hydra
@@ -319,6 +347,191 @@ def _print_table(r: dict) -> None:
         console.print(f"python train.py, start to first training step: {r['startup_s']:.1f} s")
     if r["default_run_s"] is not None:
         console.print(f"python train.py, whole default run: {r['default_run_s']:.1f} s")
+
+
+def _write_json(path: Path | None, result: dict) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+# -- small runs (--small-run) ----------------------------------------------------------------------------
+# The whole-process runs: train.py's experiment, and the hand-written script of the same run.
+SMALL_RUNS = {"polynomial_overfit": "handwritten_polynomial_overfit.py", "iris_optimizers": "handwritten_iris_optimizers.py"}
+WARM_UP_EPOCHS = 5   # left out of the per-epoch medians
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter   # set by --clock
+
+
+def small_run(args: argparse.Namespace) -> dict:
+    import torch
+
+    global clock
+    clock = CLOCKS[args.clock]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    epoch_ms = {"litlab": [], "loop": []}
+    seconds = {name: {"litlab": [], "handwritten": []} for name in SMALL_RUNS}
+    first_step_s, breakdown = [], {}
+    with tempfile.TemporaryDirectory(prefix="litlab-bench-small-") as tmp:
+        tmp = Path(tmp)
+        for round_ in range(args.repeats):
+            print(f"round {round_ + 1} of {args.repeats}: experiment=iris_optimizers in this process ...")
+            litlab, loop = _small_epochs(args, tmp / f"epochs{round_}")
+            epoch_ms["litlab"] += litlab
+            epoch_ms["loop"] += loop
+            for name, values in (_breakdown(args, tmp / f"breakdown{round_}") if args.breakdown else {}).items():
+                breakdown.setdefault(name, []).extend(values)
+            for name, script in SMALL_RUNS.items():
+                print(f"round {round_ + 1} of {args.repeats}: python train.py experiment={name}, and scripts/{script} ...")
+                seconds[name]["handwritten"].append(_small_process(args, script, f"--out={tmp / f'hand_{name}'}"))
+                marker = tmp / "first_step.json"
+                timer = (["+callbacks.timer._target_=litlab.callbacks.timing.TrainTimer",
+                          f"+callbacks.timer.first_step_file={marker}"] if name == "iris_optimizers" else [])
+                start = time.time()
+                seconds[name]["litlab"].append(_small_process(args, "train.py", f"experiment={name}",
+                                                              f"hydra.run.dir={tmp / name}", *timer))
+                if name == "iris_optimizers":
+                    first_step_s.append(json.loads(marker.read_text())["first_step_unix_time"] - start)
+
+    medians = {path: statistics.median(values) for path, values in epoch_ms.items()}
+    processes = {name: {**{f"{path}_s": statistics.median(v) for path, v in runs.items()},
+                        "ratio": statistics.median(runs["litlab"]) / statistics.median(runs["handwritten"]),
+                        "each_s": runs} for name, runs in seconds.items()}
+    result = {"epoch_ms": medians, "framework_ms_per_epoch": medians["litlab"] - medians["loop"],
+              "each_epoch_ms": epoch_ms, "processes": processes,
+              "breakdown_ms": {name: statistics.median(values) for name, values in breakdown.items()}, "first_step_s": statistics.median(first_step_s),
+              "repeats": args.repeats, "max_epochs": args.max_epochs, "clock": args.clock, "torch_threads": torch.get_num_threads(),
+              "load_average": os.getloadavg(), "machine": _machine()}
+    _print_small_table(result)
+    _write_json(args.json, result)
+    return result
+
+
+def _small_epochs(args: argparse.Namespace, out: Path) -> tuple[list[float], list[float]]:
+    """Per-epoch milliseconds of train.py's run of experiment=iris_optimizers, and of the hand-written loop
+    (before and after it, on the same splits, from the same initial weights)."""
+    import torch
+
+    hand = _load_script("handwritten_iris_optimizers")
+    datamodule, system, trainer, cfg = _small_build(args, out)
+    initial = copy.deepcopy(system.network)
+
+    def loop(timed: int) -> list[float]:
+        """`timed` epochs of the hand-written loop, after its own warm-up epochs."""
+        network = copy.deepcopy(initial)
+        optimizer = torch.optim.SGD(network.parameters(), lr=cfg.optimizer.lr)
+        generator, starts = torch.Generator().manual_seed(cfg.seed), []
+        for _ in range(WARM_UP_EPOCHS + timed):
+            starts.append(clock())
+            hand.train_epoch(network, optimizer, *datamodule.splits["train"], cfg.data.batch_size, generator)
+            hand.evaluate(network, *datamodule.splits["val"])
+        starts.append(clock())
+        return [1e3 * (b - a) for a, b in zip(starts, starts[1:])][WARM_UP_EPOCHS:]
+
+    timed = max(1, trainer.max_epochs - WARM_UP_EPOCHS)
+    before = loop(timed // 2)
+    litlab = _fit_epoch_ms(datamodule, system, trainer)
+    return litlab, before + loop(timed - timed // 2)
+
+
+def _small_build(args: argparse.Namespace, out: Path, *overrides: str):
+    from litlab.run import build
+
+    cfg = _compose(["experiment=iris_optimizers", f"paths.output_dir={out}",
+                    *([f"trainer.max_epochs={args.max_epochs}"] if args.max_epochs else []), *overrides])
+    return (*build(cfg), cfg)
+
+
+def _fit_epoch_ms(datamodule, system, trainer) -> list[float]:
+    """Each epoch's milliseconds, from its start to the next one's: validation, checkpoints, logging included."""
+    import lightning as L
+
+    class EpochClock(L.Callback):
+        def __init__(self):
+            self.starts = []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.starts.append(clock())
+
+        def on_train_end(self, trainer, pl_module):
+            self.starts.append(clock())
+
+    epochs = EpochClock()
+    trainer.callbacks.append(epochs)
+    trainer.fit(system, datamodule=datamodule)
+    return [1e3 * (b - a) for a, b in zip(epochs.starts, epochs.starts[1:])][WARM_UP_EPOCHS:]
+
+
+# --breakdown: the same run with less and less around it (the issue's table).
+WITHOUT_CHECKPOINTS = ["callbacks.model_checkpoint=null", "callbacks.resumable=null", "trainer.enable_checkpointing=false"]
+WITHOUT_CALLBACKS = [*WITHOUT_CHECKPOINTS, "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
+                     "callbacks.lr_monitor=null", "callbacks.divergence=null", "callbacks.prediction_grid=null",
+                     "logger=none"]
+BREAKDOWN = {"the defaults": [], "without model_checkpoint and resumable": WITHOUT_CHECKPOINTS,
+             "also without progress bar, lr monitor, divergence check, prediction grid, logger": WITHOUT_CALLBACKS,
+             "also validating every 1000 epochs": [*WITHOUT_CALLBACKS, "trainer.check_val_every_n_epoch=1000"]}
+
+
+def _breakdown(args: argparse.Namespace, out: Path) -> dict[str, list[float]]:
+    return {name: _fit_epoch_ms(*_small_build(args, out / str(i), *overrides)[:3])
+            for i, (name, overrides) in enumerate(BREAKDOWN.items())}
+
+
+def _small_process(args: argparse.Namespace, script: str, *arguments: str) -> float:
+    """Wall seconds of `python SCRIPT ARGUMENTS` run from the repository root, shortened by --max-epochs."""
+    if args.max_epochs:
+        arguments = (*arguments, f"trainer.max_epochs={args.max_epochs}" if script == "train.py"
+                     else f"--epochs={args.max_epochs}")
+    command = [sys.executable, str(ROOT / script if script == "train.py" else ROOT / "scripts" / script), *arguments]
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
+    start, cpu = time.perf_counter(), _children_cpu_s()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return _children_cpu_s() - cpu if args.clock == "cpu" else time.perf_counter() - start
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _print_small_table(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"small runs, {r['clock']} time, median of {r['repeats']} rounds (each path once per round, "
+                        "interleaved)",
+                  title_justify="left")
+    for column, justify in (("run", "left"), ("litlab", "right"), ("hand-written", "right"), ("litlab / hand", "right")):
+        table.add_column(column, justify=justify)
+    ms = r["epoch_ms"]
+    table.add_row("experiment=iris_optimizers, ms per epoch (5 steps, validation)", f"{ms['litlab']:.1f}",
+                  f"{ms['loop']:.1f}", f"{ms['litlab'] / ms['loop']:.1f}x")
+    table.add_row("  framework ms per epoch (litlab - hand-written)", f"{r['framework_ms_per_epoch']:.1f}", "", "")
+    for name, value in r["breakdown_ms"].items():
+        table.add_row(f"  {name}, ms per epoch", f"{value:.1f}", "", f"{value / ms['loop']:.1f}x")
+    for name, p in r["processes"].items():
+        table.add_row(f"python train.py experiment={name}, whole process, s", f"{p['litlab_s']:.1f}",
+                      f"{p['handwritten_s']:.1f}", f"{p['ratio']:.1f}x")
+    table.add_row("  experiment=iris_optimizers: start to first training step, s (wall)", f"{r['first_step_s']:.1f}", "", "")
+    console = Console()
+    console.print(table)
+    load = ", ".join(f"{v:.1f}" for v in r["load_average"])
+    console.print(f"{r['torch_threads']} torch threads; {r['machine']}; load average at the end {load}"
+                  f"{' (shortened: ' + str(r['max_epochs']) + ' epochs a run)' if r['max_epochs'] else ''}")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,34 @@ def test_trainer_overhead_measures_three_paths_and_the_ceiling_of_a_bench_run(tm
     ceiling = result["bench"]
     assert (ceiling["loop_step_us"], ceiling["loop_us"]) == pytest.approx((2000, 2560))   # 256 at 128k/s, 100k/s
     assert ceiling["ratio_vs_loop_at_most"] == pytest.approx(2560 / (2000 + result["overhead_us"]["trainer_automatic"]))
+
+
+def test_small_run_mode_measures_epochs_and_whole_processes_against_hand_written_scripts(tmp_path, capsys):
+    out = tmp_path / "small.json"
+    result = load_bench().main(["--small-run", "--max-epochs", "8", "--repeats", "1", "--threads", "1", "--breakdown",
+                                "--json", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    # 8 epochs, the first 5 left out: 3 timed epochs of litlab, and 3 of the loop (1 before it, 2 after it)
+    assert len(result["each_epoch_ms"]["litlab"]) == len(result["each_epoch_ms"]["loop"]) == 3
+    assert all(v > 0 for values in result["each_epoch_ms"].values() for v in values)
+    assert result["framework_ms_per_epoch"] == result["epoch_ms"]["litlab"] - result["epoch_ms"]["loop"]
+    assert list(result["breakdown_ms"])[0] == "the defaults" and len(result["breakdown_ms"]) == 4
+    for name in ("polynomial_overfit", "iris_optimizers"):
+        run = result["processes"][name]
+        assert run["ratio"] == run["litlab_s"] / run["handwritten_s"] and run["litlab_s"] > 0
+    assert 0 < result["first_step_s"] < result["processes"]["iris_optimizers"]["litlab_s"]
+    printed = capsys.readouterr().out
+    assert "framework ms per epoch" in printed and "experiment=polynomial_overfit" in printed
+
+
+@pytest.mark.parametrize("script", ["handwritten_iris_optimizers", "handwritten_polynomial_overfit"])
+def test_hand_written_scripts_train_what_the_experiment_trains(script, tmp_path):
+    """The reference scripts are the same runs: Iris reaches the experiment's accuracy, d2l's weights come back."""
+    spec = importlib.util.spec_from_file_location(script, ROOT / "scripts" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main([f"--out={tmp_path}"])
+    if script == "handwritten_iris_optimizers":
+        assert result["val/acc"] >= 0.9 and result["test/acc"] >= 0.9
+    else:   # d2l 4.4: w close to the true [5, 1.2, -3.4, 5.6], test loss near the noise's 0.01
+        assert result["w"] == pytest.approx([5.0, 1.2, -3.4, 5.6], abs=0.5) and result["test/loss"] < 0.05

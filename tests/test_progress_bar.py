@@ -1,5 +1,6 @@
 """The default progress bar hands Lightning only the batches it will draw, and always each loop's last."""
 
+import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
 from litlab.callbacks.progress import ThrottledRichProgressBar
@@ -28,3 +29,15 @@ def test_between_redraws_batches_are_skipped_and_the_last_is_shown(make_cfg, mon
 def test_refresh_rate_zero_hides_the_bar(make_cfg):
     bar = ThrottledRichProgressBar(refresh_rate=0)
     assert bar.is_disabled
+
+
+def test_a_long_run_keeps_one_validation_task_not_one_per_epoch(make_cfg):
+    cfg = make_cfg("data=iris", "model=softmax", "trainer.max_epochs=12", quick=False)
+    datamodule, system, trainer = build(cfg)
+    bar = trainer.progress_bar_callback
+    tasks = []
+    trainer.callbacks.append(type("CountTasks", (L.Callback,), {
+        "on_train_epoch_end": lambda self, trainer, module: tasks.append(len(bar.progress.tasks))})())
+    trainer.fit(system, datamodule=datamodule)
+    # The training bar and the sanity check's (hidden) one; Lightning's own bar would hold 12 validation tasks by now.
+    assert max(tasks) <= 3 and tasks[-1] == tasks[1], tasks

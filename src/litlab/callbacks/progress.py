@@ -5,6 +5,10 @@ updates its task and re-reads the logged metrics: about 0.1 ms per step here, a 
 784-256-10 MLP's whole step. This bar skips the updates nobody would see. It hands a batch to
 Lightning's bar when 1 / refresh_rate seconds have passed since the last one it handed over, and
 always for the last batch of a loop, so the bar ends full and the metrics shown are current.
+
+Lightning's bar also adds a new (hidden) validation task at every validation and never removes the old
+ones, so after 200 epochs each redraw walks 200 tasks. This bar removes the validation task once the pass
+is over: a run shows one training and at most one validation bar, whatever its length.
 """
 
 from time import monotonic
@@ -40,3 +44,10 @@ class ThrottledRichProgressBar(RichProgressBar):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):
         if self.is_enabled and self._due(batch_idx, self.total_test_batches_current_dataloader):
             super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if self.is_enabled and self.progress is not None and self.val_progress_bar_id is not None \
+                and not trainer.sanity_checking:
+            self.progress.remove_task(self.val_progress_bar_id)
+            self.val_progress_bar_id = None   # Lightning's next validation adds a fresh task
