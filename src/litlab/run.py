@@ -90,7 +90,7 @@ def train(cfg: DictConfig) -> float | None:
     record = {"status": "completed", "epochs": trainer.current_epoch, "best_checkpoint": best, **metrics}
     if trainer.is_global_zero:
         _write_metrics(cfg, record)
-        _log_hparams(trainer, cfg, metrics)
+        log_hparams(trainer.loggers, cfg, metrics)
         _print_summary(cfg, record)
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 
@@ -106,10 +106,20 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """The data module, loaded, and the training system around a fresh network (also used by eval.py)."""
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")   # loads the splits: the network's input and output sizes come from them
+    datamodule = load_data(cfg.data)
+    return datamodule, system_for(cfg, datamodule)
 
+
+def load_data(data_cfg: DictConfig) -> L.LightningDataModule:
+    """The data module with its splits loaded: the network's input and output sizes come from them."""
+    datamodule = instantiate(data_cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def system_for(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """The training system around a fresh network for `datamodule`'s shapes (seeded by the caller)."""
     network = instantiate(finetune.network_config(cfg.model), in_features=datamodule.num_features,
                           out_features=datamodule.num_outputs)
     finetune.prepare(network, cfg.get("init_from"), cfg.model.get("freeze"))
@@ -121,7 +131,7 @@ def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningMod
         l1=cfg.regularization.l1, l2=cfg.regularization.l2, l2_impl=cfg.regularization.get("impl", "torch"),
         log_step_metrics=cfg.get("log_step_metrics", False),
         config=OmegaConf.to_container(cfg, resolve=True), **task_args)
-    return datamodule, system
+    return system
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
@@ -175,11 +185,11 @@ def _write_metrics(cfg: DictConfig, record: dict) -> None:
     path.write_text(json.dumps(clean, indent=2) + "\n")
 
 
-def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:
+def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
     """Fill TensorBoard's HParams tab: the run's settings beside its final metrics."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    for logger in trainer.loggers:
+    for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             params = _flatten(OmegaConf.to_container(cfg, resolve=True))
             params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
