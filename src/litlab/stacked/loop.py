@@ -151,6 +151,8 @@ class StackedLoop:
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self) -> None:
         previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        log.info("training jobs %s as one model on %s (hydra/launcher=stacked)",
+                 ", ".join(str(m.job) for m in self.members), self.device)
         try:
             self._fit()
         except (KeyboardInterrupt, Stopped) as stop:

@@ -36,8 +36,6 @@ def _train(members: list[Member]) -> list[float | None]:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         attach_optimizers(built)
         loop = StackedLoop(built, stacked, device)
-        log.info("training jobs %s as one model on %s (hydra/launcher=stacked)", ", ".join(str(m.job) for m in built),
-                 device)
         loop.fit()
         for member, value in zip(built, loop.test()):
             values[member.job] = value
