@@ -240,6 +240,7 @@ class StackedLoop:
                 lr = member.optimizer.param_groups[0]["lr"]
                 error = Diverged(float(losses[int(bad[0]), m]), epoch, step, lr)
                 member.log.error("%s", error)
+                member.write_checkpoints()   # those of its last validation before the bad step, as a single run has
                 member.fail("diverged", epoch=epoch, step=step, error=str(error))
 
     @torch.no_grad()
@@ -257,9 +258,8 @@ class StackedLoop:
         running = self.running
         for m in running:
             member = self.members[m]
-            if member.best_path:   # its best weights into its slice of the stacked network
-                state = torch.load(member.best_path, map_location=self.device, weights_only=False)["state_dict"]
-                member.system.load_state_dict(state)
+            if member.best_state is not None:   # its best weights into its slice of the stacked network
+                member.system.load_state_dict(member.best_state["state_dict"])
         tested = self.evaluate("test")
         values = [None] * len(self.members)
         for m in running:
@@ -282,6 +282,6 @@ class StackedLoop:
     def _interrupted(self) -> None:
         for m in self.running:
             member = self.members[m]
-            path = member.save_last_now(self.epoch, self.step)
+            path = member.write_checkpoints(now=(self.epoch, self.step))
             member.fail("interrupted", epoch=self.epoch, step=self.step)
             member.log.warning("interrupted at epoch %d, step %d; saved %s", self.epoch, self.step, path)

@@ -5,6 +5,7 @@ steps Lightning uses) and HParams, `checkpoints/` (the best by the monitored met
 ordinary single-model Lightning checkpoints), `metrics.json`, `run.json` and lines in `train.log`.
 """
 
+import copy
 import json
 import logging
 import math
@@ -36,6 +37,8 @@ class Member:
     metrics: dict = field(default_factory=dict)   # the last value of every logged metric
     best_path: str = ""
     best_score: float | None = None
+    best_state: dict | None = None   # the checkpoints, in memory until the member stops (save_checkpoints)
+    last_state: dict | None = None
     loggers: list = field(default_factory=list)
     log: logging.Logger = None    # writes to the console and the member's train.log
     log_file: logging.Handler = None
@@ -92,47 +95,59 @@ class Member:
         return {f"{name}/pg{i + 1}": torch.tensor(g["lr"], dtype=torch.float32) for i, g in enumerate(groups)}
 
     def save_checkpoints(self, epoch: int, step: int) -> None:
-        """After a validation: the best checkpoint by the monitored metric (one kept), and last.ckpt."""
+        """After a validation: the best checkpoint by the monitored metric (one kept), and last.ckpt.
+
+        Kept in memory and written when the member stops (completed, diverged, interrupted): a single run
+        writes both files after every validation, and for N small members the writes cost more than the
+        training. A process killed outright (SIGKILL) therefore leaves no checkpoints behind.
+        """
         if self.checkpoint is None:
             return
         monitor = self.checkpoint.monitor
         score = self.metrics.get(monitor) if monitor else None
-        if monitor is None or (score is not None and (self.best_score is None or self._better(score))):
-            path = self.checkpoint.format_checkpoint_name({**self.metrics, "epoch": epoch, "step": step})
-            self._write(path, epoch, step)
-            if self.best_path and self.best_path != path:
-                Path(self.best_path).unlink(missing_ok=True)
-            self.best_path, self.best_score = path, score
+        improved = monitor is None or (score is not None and (self.best_score is None or self._better(score)))
+        if not improved and not self.save_last:
+            return
+        state = self._state(epoch, step)
+        if improved:
+            self.best_path = self.checkpoint.format_checkpoint_name({**self.metrics, "epoch": epoch, "step": step})
+            self.best_score, self.best_state = score, state
         if self.save_last:
-            self._write(Path(self.checkpoint.dirpath) / "last.ckpt", epoch, step)
+            self.last_state = state
 
     def _better(self, score: float) -> bool:
         if math.isnan(score):
             return False
         return score < self.best_score if self.checkpoint.mode == "min" else score > self.best_score
 
-    def save_last_now(self, epoch: int, step: int) -> Path | None:
-        """last.ckpt with the weights of this moment (Ctrl-C, SIGTERM)."""
+    def write_checkpoints(self, now: tuple[int, int] | None = None) -> Path | None:
+        """Write the best checkpoint and last.ckpt; `now` (epoch, step): last.ckpt holds this moment's weights."""
         if self.checkpoint is None:
             return None
-        path = Path(self.checkpoint.dirpath) / "last.ckpt"
-        self._write(path, epoch, step)
-        return path
+        if now is not None:
+            self.last_state = self._state(*now)
+        if self.best_state is not None:
+            AtomicCheckpointIO().save_checkpoint(self.best_state, self.best_path)
+        last = Path(self.checkpoint.dirpath) / "last.ckpt"
+        if self.last_state is not None and (self.save_last or now is not None):
+            AtomicCheckpointIO().save_checkpoint(self.last_state, last)
+            return last
+        return None
 
-    def _write(self, path, epoch: int, step: int) -> None:
-        state = {k: v.detach().clone().cpu() for k, v in self.system.state_dict().items()}   # views: copy the slice
-        checkpoint = {"epoch": epoch, "global_step": step, "pytorch-lightning_version": L.__version__,
-                      "state_dict": state, "loops": {}, "callbacks": {},
-                      "optimizer_states": [self.optimizer.state_dict()],
-                      "lr_schedulers": [self.scheduler.state_dict()] if self.scheduler is not None else [],
-                      "hparams_name": "kwargs", "hyper_parameters": dict(self.system.hparams),
-                      "stacked": True}
-        AtomicCheckpointIO().save_checkpoint(checkpoint, path)
+    def _state(self, epoch: int, step: int) -> dict:
+        """A single-model Lightning checkpoint of this member as it is now (copies, not views of the stack)."""
+        state = {k: v.detach().clone() for k, v in self.system.state_dict().items()}
+        return {"epoch": epoch, "global_step": step, "pytorch-lightning_version": L.__version__,
+                "state_dict": state, "loops": {}, "callbacks": {},
+                "optimizer_states": [copy.deepcopy(self.optimizer.state_dict())],
+                "lr_schedulers": [copy.deepcopy(self.scheduler.state_dict())] if self.scheduler is not None else [],
+                "hparams_name": "kwargs", "hyper_parameters": dict(self.system.hparams), "stacked": True}
 
     # -- at the end --------------------------------------------------------------------------------
     def finish(self, test: dict, step: int, epochs: int) -> float | None:
         """metrics.json, HParams and the summary of a completed member; the value its job returns."""
         self.status = "completed"
+        self.write_checkpoints()
         self.log_metrics(test, step, epoch=epochs)
         metrics = dict(sorted(self.metrics.items()))
         record = {"status": "completed", "epochs": epochs, "best_checkpoint": self.best_path, **metrics}
