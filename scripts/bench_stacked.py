@@ -32,10 +32,11 @@ STUDIES = {
 }
 
 
-def measure(command: list[str]) -> dict:
+def measure(command: list[str], env: dict) -> dict:
     """Wall seconds and peak resident memory (MiB) of one process, which must succeed."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, **env})
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -57,17 +58,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", default="optimizers,weight_decay", help=f"comma-separated: {', '.join(STUDIES)}")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="OMP_NUM_THREADS for every process (on a machine busy with other work, 1 avoids "
+                             "threads waiting on each other; default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     parser.add_argument("overrides", nargs="*", help="appended to the sweeps (a shortened check), e.g. trainer.max_epochs=2")
     args = parser.parse_args(argv)
-    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                           "load_average_at_start": os.getloadavg()}, "rounds": args.rounds, "studies": {}}
+    env = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}
+    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
+                           "load_average_at_start": os.getloadavg()}, "rounds": args.rounds,
+               "overrides": args.overrides, "studies": {}}
     for study in args.studies.split(","):
         runs: dict[str, list[dict]] = {}
         with tempfile.TemporaryDirectory() as folder:
             for round_ in range(args.rounds):
                 for name, command in commands(study, args.overrides, Path(folder) / str(round_)).items():
-                    runs.setdefault(name, []).append(measure(command))
+                    runs.setdefault(name, []).append(measure(command, env))
                     print(f"{study} {name} round {round_}: {runs[name][-1]['seconds']:.1f} s", file=sys.stderr)
         figures = {name: {"median_s": statistics.median(r["seconds"] for r in rs),
                           "runs_s": [round(r["seconds"], 2) for r in rs],

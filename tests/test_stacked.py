@@ -10,8 +10,10 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from conftest import QUICK, ROOT, compose_config, read_metrics, run_train
 
@@ -142,3 +144,19 @@ def test_sigterm_writes_interrupted_and_last_weights_in_every_member(tmp_path):
         assert metrics["status"] == "interrupted" and metrics["step"] > 0
         last = torch.load(tmp_path / job / "checkpoints" / "last.ckpt", weights_only=False)
         assert last["global_step"] == metrics["step"] and "network.net.1.weight" in last["state_dict"]
+    from litlab.checkpoints import resume_checkpoint
+    from litlab.errors import LitlabError
+
+    with pytest.raises(LitlabError, match="written by a stacked sweep.*init_from="):   # said, not a traceback
+        resume_checkpoint(None, str(tmp_path / "0"))
+
+
+def test_optuna_batches_of_trials_train_stacked(tmp_path):
+    """hydra.sweeper.n_jobs=3: Optuna hands the launcher three trials at a time; each batch is one group."""
+    result = sweep(tmp_path, "search", "sweep=mlp_search", "data=iris", "trainer.max_epochs=2", *QUICK,
+                   "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=3", "model.hidden=choice([16])")
+    assert (result.stdout + result.stderr).count("3 stacked in 1 group(s)") == 2
+    table = pd.read_csv(tmp_path / "search" / "report.csv")
+    assert len(table) == 6 and (table["status"] == "completed").all()
+    best = OmegaConf.load(tmp_path / "search" / "optimization_results.yaml")
+    assert best.best_value == pytest.approx(table["val/acc"].max())   # the members' values reached Optuna

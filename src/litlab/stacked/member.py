@@ -29,6 +29,7 @@ class Member:
     job: int                      # the job's number in the sweep (its folder name)
     cfg: DictConfig               # the job's config, paths.output_dir resolved
     overrides: list[str]
+    log_name: str = "train.log"   # Hydra's job log file: <hydra.job.name>.log
     system: L.LightningModule = None
     datamodule: L.LightningDataModule = None
     optimizer: torch.optim.Optimizer = None
@@ -55,7 +56,7 @@ class Member:
         from litlab.provenance import write_run_info
 
         self.log = logging.getLogger(f"litlab.job.{self.job}")
-        self.log_file = logging.FileHandler(self.output_dir / "train.log")
+        self.log_file = logging.FileHandler(self.output_dir / self.log_name)
         self.log_file.setFormatter(logging.Formatter(LOG_FORMAT))
         self.log.addHandler(self.log_file)
         self.log.setLevel(logging.INFO)
@@ -138,7 +139,7 @@ class Member:
         """A single-model Lightning checkpoint of this member as it is now (copies, not views of the stack)."""
         state = {k: v.detach().clone() for k, v in self.system.state_dict().items()}
         return {"epoch": epoch, "global_step": step, "pytorch-lightning_version": L.__version__,
-                "state_dict": state, "loops": {}, "callbacks": {},
+                "state_dict": state, "callbacks": {},
                 "optimizer_states": [copy.deepcopy(self.optimizer.state_dict())],
                 "lr_schedulers": [copy.deepcopy(self.scheduler.state_dict())] if self.scheduler is not None else [],
                 "hparams_name": "kwargs", "hyper_parameters": dict(self.system.hparams), "stacked": True}

@@ -13,8 +13,8 @@ log = logging.getLogger("litlab.stacked")
 
 def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]) -> list[float | None]:
     """Train the jobs (number, config, Hydra config) as one model; the value each job returns, in order."""
-    members = [Member(job=idx, cfg=cfg, overrides=list(OmegaConf.to_container(hydra_cfg.hydra.overrides.task)))
-               for idx, cfg, hydra_cfg in jobs]
+    members = [Member(job=idx, cfg=cfg, overrides=list(OmegaConf.to_container(hydra_cfg.hydra.overrides.task)),
+                      log_name=f"{hydra_cfg.hydra.job.name}.log") for idx, cfg, hydra_cfg in jobs]
     for member in members:
         member.open(group)
         log.addHandler(member.log_file)   # the group's lines go into every member's train.log too
