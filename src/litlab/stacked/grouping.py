@@ -5,6 +5,8 @@ numbers (initial weights, data order, step sizes, penalties, dropout rates), nev
 A job whose config the stacked loop does not reproduce exactly (`unstackable` names the reason) runs alone.
 """
 
+import json
+
 from omegaconf import DictConfig, OmegaConf
 
 # Keys whose values may differ inside a group: each member keeps its own.
@@ -49,7 +51,7 @@ def group_key(cfg: DictConfig) -> str:
             node = node.get(parent) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
-    return OmegaConf.to_yaml(OmegaConf.create(tree), sort_keys=True)
+    return json.dumps(tree, sort_keys=True, default=str)
 
 
 def unstackable(cfg: DictConfig) -> str | None:
