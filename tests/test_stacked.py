@@ -111,7 +111,7 @@ def test_groups_divergence_bad_configs_and_dropout_per_member(tmp_path):
 
 
 def test_jobs_that_cannot_stack_are_named_and_run_alone():
-    from litlab.stacked.grouping import group_key, unstackable
+    from litlab.stacked.grouping import group_key, split, unstackable
 
     def compose(*overrides):
         return compose_config("train", ["hydra/launcher=stacked", *overrides])
@@ -124,6 +124,7 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     same = group_key(compose("optimizer=adam", "seed=1", "regularization.l2=0.1", "model.dropout=0.3"))
     assert same == group_key(compose("optimizer=sgd", "seed=2"))
     assert same != group_key(compose("model.hidden=[32]")) and same != group_key(compose("data.batch_size=64"))
+    assert [len(g) for g in split(list(range(10)), 4)] == [4, 3, 3]   # hydra.launcher.max_members=4
 
 
 def test_sigterm_writes_interrupted_and_last_weights_in_every_member(tmp_path):

@@ -99,5 +99,6 @@ def unstackable(cfg: DictConfig) -> str | None:
 def split(jobs: list, max_members: int) -> list[list]:
     """`jobs` in consecutive groups of at most `max_members`, as even in size as possible."""
     count = -(-len(jobs) // max_members)
-    size = -(-len(jobs) // count)
-    return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    sizes = [len(jobs) // count + (i < len(jobs) % count) for i in range(count)]
+    starts = [sum(sizes[:i]) for i in range(count)]
+    return [jobs[start : start + size] for start, size in zip(starts, sizes)]
