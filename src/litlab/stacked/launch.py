@@ -112,9 +112,10 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
         log.info("\t#%d : %s (group %d)", job.idx, " ".join(filter_overrides(job.overrides)), number)
         returns[job.idx] = _run(launcher, job, prepare)
         configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
+    # Hydra's on_job_end callbacks have seen these jobs already, when their folders were made.
     pending = {idx: ret for idx, ret in returns.items()
-               if ret.status == JobStatus.COMPLETED and isinstance(ret._return_value, _Pending)}
-    members = [(idx, ret._return_value) for idx, ret in pending.items()]
+               if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, _Pending)}
+    members = [(idx, ret.return_value) for idx, ret in pending.items()]
     values = train_group([(idx, p.cfg, p.hydra_cfg) for idx, p in members], group=sorted(pending))
     for (idx, _), value in zip(members, values):
         returns[idx].return_value = value
