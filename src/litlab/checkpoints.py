@@ -61,6 +61,8 @@ def resume_checkpoint(ckpt_path: str | None, resume: str | None) -> str | None:
         ckpt_path, key = str(Path(resume) / "checkpoints" / "last.ckpt"), "resume"
     else:
         key = "ckpt_path"
-    if ckpt_path:
-        read_checkpoint(ckpt_path, key)
+    if ckpt_path and read_checkpoint(ckpt_path, key).get("stacked"):
+        # Its weights and optimizer state are the member's, but not Lightning's loop state (litlab/stacked/member.py).
+        raise LitlabError(f"{key}={ckpt_path} was written by a stacked sweep (hydra/launcher=stacked), which cannot "
+                          f"be resumed; start a new run from its weights with init_from={ckpt_path}")
     return ckpt_path

@@ -119,7 +119,7 @@ def fit(cfg: DictConfig) -> Outcome:
     record = {"status": "completed", "epochs": trainer.current_epoch, "best_checkpoint": best, **metrics}
     if trainer.is_global_zero:
         _write_metrics(cfg, record)
-        _log_hparams(trainer, cfg, metrics)
+        log_hparams(trainer.loggers, cfg, metrics)
         _print_summary(cfg, record)
     value = metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
     return Outcome(value, record, trainer, system)
@@ -140,13 +140,23 @@ def build_system(cfg: DictConfig, checkpoint: dict | None = None) -> tuple[L.Lig
     takes instead of fitting its own, so its rows are transformed as the weights expect them.
     """
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    datamodule = load_data(cfg.data, checkpoint)
+    return datamodule, system_for(cfg, datamodule)
+
+
+def load_data(data_cfg: DictConfig, checkpoint: dict | None = None) -> L.LightningDataModule:
+    """The data module with its splits loaded: the network's input and output sizes come from them."""
+    datamodule = instantiate(data_cfg)
     state = (checkpoint or {}).get(type(datamodule).__qualname__)   # where Lightning saves a data module's state
     if state:
         datamodule.load_state_dict(state)
     datamodule.prepare_data()
-    datamodule.setup("fit")   # loads the splits: the network's input and output sizes come from them
+    datamodule.setup("fit")
+    return datamodule
 
+
+def system_for(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """The training system around a fresh network for `datamodule`'s shapes (seeded by the caller)."""
     network = instantiate(finetune.network_config(cfg.model), in_features=datamodule.num_features,
                           out_features=datamodule.num_outputs)
     finetune.prepare(network, cfg.get("init_from"), cfg.model.get("freeze"))
@@ -158,7 +168,7 @@ def build_system(cfg: DictConfig, checkpoint: dict | None = None) -> tuple[L.Lig
         l1=cfg.regularization.l1, l2=cfg.regularization.l2, l2_impl=cfg.regularization.get("impl", "torch"),
         log_step_metrics=cfg.get("log_step_metrics", False),
         config=OmegaConf.to_container(cfg, resolve=True), **task_args)
-    return datamodule, system
+    return system
 
 
 def _starting_checkpoint(cfg: DictConfig) -> dict | None:
@@ -220,13 +230,13 @@ def _write_metrics(cfg: DictConfig, record: dict) -> None:
     path.write_text(json.dumps(clean, indent=2) + "\n")
 
 
-def _log_hparams(trainer: L.Trainer, cfg: DictConfig, metrics: dict) -> None:
+def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
     """Fill TensorBoard's HParams tab: the run's settings beside its final metrics; MLflow's params likewise."""
     from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
     params = _flatten(OmegaConf.to_container(cfg, resolve=True))
     params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
-    for logger in trainer.loggers:
+    for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
             logger.log_hyperparams(params, metrics=finals)

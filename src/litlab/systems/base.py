@@ -101,7 +101,7 @@ class System(L.LightningModule):
     # -- once per epoch ---------------------------------------------------------------------------
     def on_train_epoch_end(self):
         self._log_epoch("train")
-        self.log("params/weight_norm", torch.sqrt(sum(w.detach().pow(2).sum() for w in self.weights())))
+        self.log("params/weight_norm", self.weight_norm())
 
     def on_validation_epoch_end(self):
         self._log_epoch("val")
@@ -121,6 +121,10 @@ class System(L.LightningModule):
     def weights(self) -> list[nn.Parameter]:
         """The trainable weight matrices: the parameters regularization acts on (biases excluded)."""
         return [p for p in self.network.parameters() if p.requires_grad and p.ndim > 1]
+
+    def weight_norm(self) -> torch.Tensor:
+        """The Euclidean norm of all weights together (`params/weight_norm`)."""
+        return torch.sqrt(sum(w.detach().pow(2).sum() for w in self.weights()))
 
     def penalty(self) -> torch.Tensor | float:
         penalty = 0.0

@@ -59,13 +59,18 @@ class Regressor(System):
         super().on_train_epoch_end()
         if self.closed_form:
             self.trainer.should_stop = True   # one epoch measures the solution; more would repeat it
+        self.log_dict(self.param_errors())
+
+    def param_errors(self) -> dict[str, torch.Tensor]:
+        """On synthetic data, how far the learned w and b are from the true ones (`params/w_error`, `params/b_error`)."""
         linear = getattr(self.network, "linear", None)
         if self.true_params is None or linear is None:
-            return
-        w_true = torch.tensor(self.true_params["w"], dtype=linear.weight.dtype, device=self.device)
-        self.log("params/w_error", torch.linalg.vector_norm(linear.weight.detach().flatten() - w_true))
+            return {}
+        w_true = torch.tensor(self.true_params["w"], dtype=linear.weight.dtype, device=linear.weight.device)
+        errors = {"params/w_error": torch.linalg.vector_norm(linear.weight.detach().flatten() - w_true)}
         if linear.bias is not None:
-            self.log("params/b_error", (linear.bias.detach()[0] - self.true_params["b"]).abs())
+            errors["params/b_error"] = (linear.bias.detach()[0] - self.true_params["b"]).abs()
+        return errors
 
 
 class RootMeanSquaredLogError(MeanSquaredLogError):

@@ -1,0 +1,40 @@
+"""`hydra/launcher=stacked`: the jobs of a multirun that differ only in stackable keys train as one model.
+
+Hydra finds launchers in the `hydra_plugins` namespace package and imports every module in it at start-up,
+so this file stays light: the work (grouping, the stacked network, the training loop) is in `litlab.stacked`,
+imported when a multirun launches. See README.md, "Stacked sweeps".
+"""
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+@dataclass
+class StackedLauncherConf:
+    _target_: str = "hydra_plugins.litlab_stacked.stacked_launcher.StackedLauncher"
+    max_members: int = 32   # the most jobs trained as one model; a larger group is split (memory)
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="stacked", node=StackedLauncherConf, provider="litlab")
+
+
+class StackedLauncher(Launcher):
+    def __init__(self, max_members: int = 32) -> None:
+        self.max_members = max_members
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from litlab.stacked.launch import launch
+
+        return launch(self, job_overrides, initial_job_idx)

@@ -1,0 +1,118 @@
+"""Which jobs of a sweep can train together, and which must run alone.
+
+Two jobs stack when their configs are equal once the stackable keys are removed: those keys change
+numbers (initial weights, data order, step sizes, penalties, dropout rates), never shapes or step counts.
+A job whose config the stacked loop does not reproduce exactly (`unstackable` names the reason) runs alone.
+"""
+
+import json
+
+from omegaconf import DictConfig, OmegaConf
+
+# Keys whose values may differ inside a group: each member keeps its own.
+STACKABLE = ("seed", "optimizer", "regularization.l1", "regularization.l2", "model.dropout", "scheduler")
+
+MODELS = ("litlab.models.mlp.MLP", "litlab.models.softmax.SoftmaxRegression", "litlab.models.linreg.LinearRegression")
+LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "lightning.pytorch.loggers.tensorboard.TensorBoardLogger",
+           "lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.csv_logs.CSVLogger")
+CHECKPOINT_KEYS = {"dirpath", "filename", "monitor", "mode", "save_last", "auto_insert_metric_name", "verbose"}
+# Callbacks the stacked loop does per member itself (checkpoint, lr log, divergence, Ctrl-C) or can leave out.
+CALLBACKS = {
+    "lightning.pytorch.callbacks.ModelCheckpoint": CHECKPOINT_KEYS,
+    # The stacked loop holds a member's checkpoints in memory and writes them when it stops, so no interval applies.
+    "litlab.callbacks.interval_checkpoint.IntervalCheckpoint": CHECKPOINT_KEYS | {"write_interval"},
+    "lightning.pytorch.callbacks.LearningRateMonitor": {"logging_interval"},
+    "litlab.callbacks.progress.ThrottledRichProgressBar": None,   # the stacked loop logs its own progress
+    "lightning.pytorch.callbacks.RichProgressBar": None,
+    "lightning.pytorch.callbacks.TQDMProgressBar": None,
+    "litlab.callbacks.prediction_grid.PredictionGrid": None,
+    "litlab.callbacks.divergence.StopOnDivergence": None,
+    "litlab.callbacks.resumable.Resumable": None,
+}
+# Trainer arguments the stacked loop honours; every other one must keep its default value.
+TRAINER_FREE = {"_target_", "max_epochs", "min_epochs", "check_val_every_n_epoch", "enable_progress_bar",
+                "enable_model_summary", "num_sanity_val_steps", "default_root_dir", "deterministic", "benchmark",
+                "inference_mode", "enable_checkpointing", "log_every_n_steps", "use_distributed_sampler",
+                "enable_autolog_hparams"}
+TRAINER_DEFAULTS = {"max_steps": -1, "min_steps": None, "max_time": None, "gradient_clip_val": None,
+                    "gradient_clip_algorithm": None, "accumulate_grad_batches": 1, "val_check_interval": None,
+                    "limit_train_batches": None, "limit_val_batches": None, "limit_test_batches": None,
+                    "limit_predict_batches": None, "overfit_batches": 0.0, "fast_dev_run": False, "profiler": None,
+                    "detect_anomaly": False, "barebones": False, "plugins": None, "sync_batchnorm": False,
+                    "reload_dataloaders_every_n_epochs": 0, "model_registry": None}
+
+
+def group_key(cfg: DictConfig) -> str:
+    """The job's config without the stackable keys and the Hydra node, as text: equal keys stack."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    tree.pop("hydra", None)
+    for key in STACKABLE:
+        *parents, last = key.split(".")
+        node = tree
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return json.dumps(tree, sort_keys=True, default=str)
+
+
+def unstackable(cfg: DictConfig) -> str | None:
+    """Why the stacked loop cannot run this job as the single run would (None: it can)."""
+    accelerator = cfg.accelerator
+    strategy = accelerator.get("strategy", "auto")
+    if strategy != "auto" or str(accelerator.get("devices", 1)) not in ("1", "auto") or accelerator.get("num_nodes", 1) != 1:
+        return "distributed (DDP) jobs run one process group each"
+    if cfg.model.get("_target_") not in MODELS:
+        return f"model {cfg.model.get('_target_')} has no stacked network"
+    if cfg.model.get("solver", "sgd") != "sgd":
+        return f"model.solver={cfg.model.solver} is solved, not trained"
+    if cfg.model.get("freeze"):
+        return "model.freeze"
+    for key in ("ckpt_path", "resume"):
+        if cfg.get(key):
+            return f"{key} (resuming a run)"
+    if cfg.get("log_step_metrics"):
+        return "log_step_metrics=true"
+    trainer = cfg.trainer
+    for key in trainer:
+        if key in TRAINER_FREE:
+            continue
+        if key == "precision":
+            if trainer.precision not in (None, 32, "32", "32-true"):
+                return f"trainer.precision={trainer.precision}"
+        elif trainer.get(key) != TRAINER_DEFAULTS.get(key, object()):
+            return f"trainer.{key}={trainer.get(key)}"
+    logger = cfg.get("logger")
+    if logger and logger.get("_target_") not in LOGGERS:
+        return f"logger {logger.get('_target_')}"
+    if cfg.data.get("_target_") == "litlab.data.csv_file.CSVDataModule" and cfg.data.get("task") == "regression":
+        return "data=csv regression (its targets are scaled back to their units by the single-run regressor)"
+    for name, callback in (cfg.get("callbacks") or {}).items():
+        if not callback:
+            continue
+        target = callback.get("_target_")
+        if target == "litlab.callbacks.live_plot.LivePlot":
+            if _draws(callback.get("enabled", "auto")):   # the live plot draws each job's epochs as they come
+                return f"callbacks.{name} draws in this notebook"
+            continue
+        if target not in CALLBACKS:
+            return f"callbacks.{name} ({target}) does not act per member"
+        allowed = CALLBACKS[target]
+        extra = [k for k in callback if k != "_target_" and allowed is not None and k not in allowed]
+        if extra:
+            return f"callbacks.{name}.{extra[0]}"
+    return None
+
+
+def split(jobs: list, max_members: int) -> list[list]:
+    """`jobs` in consecutive groups of at most `max_members`, as even in size as possible."""
+    count = -(-len(jobs) // max_members)
+    sizes = [len(jobs) // count + (i < len(jobs) % count) for i in range(count)]
+    starts = [sum(sizes[:i]) for i in range(count)]
+    return [jobs[start : start + size] for start, size in zip(starts, sizes)]
+
+
+def _draws(enabled) -> bool:
+    from litlab.callbacks.live_plot import in_notebook
+
+    return in_notebook() if enabled == "auto" else bool(enabled)

@@ -1,0 +1,174 @@
+"""One job of a stacked group: its config, its system, and everything its run folder receives.
+
+What a single run's Trainer and callbacks write, written here for one member: TensorBoard scalars (at the
+steps Lightning uses) and HParams, `checkpoints/` (the best by the monitored metric and `last.ckpt`, as
+ordinary single-model Lightning checkpoints), `metrics.json`, `run.json` and lines in `train.log`.
+"""
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.checkpoints import AtomicCheckpointIO
+from litlab.run import _number, _print_summary, _write_metrics, log_hparams
+
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"   # Hydra's job log format
+
+
+@dataclass
+class Member:
+    job: int                      # the job's number in the sweep (its folder name)
+    cfg: DictConfig               # the job's config, paths.output_dir resolved
+    overrides: list[str]
+    log_name: str = "train.log"   # Hydra's job log file: <hydra.job.name>.log
+    system: L.LightningModule = None
+    datamodule: L.LightningDataModule = None
+    optimizer: torch.optim.Optimizer = None
+    scheduler: object = None      # an epoch-interval scheduler, or None
+    status: str = "running"       # running, completed, diverged, failed, interrupted
+    metrics: dict = field(default_factory=dict)   # the last value of every logged metric
+    best_path: str = ""
+    best_score: float | None = None
+    best_state: dict | None = None   # the checkpoints, in memory until the member stops (save_checkpoints)
+    last_state: dict | None = None
+    loggers: list = field(default_factory=list)
+    log: logging.Logger = None    # writes to the console and the member's train.log
+    log_file: logging.Handler = None
+    checkpoint: ModelCheckpoint | None = None
+    save_last: bool = False
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.cfg.paths.output_dir)
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def open(self, group: list[int]) -> None:
+        """The member's log file, loggers and checkpoint settings; run.json saying it ran stacked."""
+        from litlab.provenance import write_run_info
+
+        self.log = logging.getLogger(f"litlab.job.{self.job}")
+        self.log_file = logging.FileHandler(self.output_dir / self.log_name)
+        self.log_file.setFormatter(logging.Formatter(LOG_FORMAT))
+        self.log.addHandler(self.log_file)
+        self.log.setLevel(logging.INFO)
+        self.loggers = [instantiate(self.cfg.logger)] if self.cfg.get("logger") else []
+        callbacks = self.cfg.get("callbacks") or {}
+        checkpoint = next((c for c in callbacks.values() if c and c.get("_target_", "").endswith("ModelCheckpoint")), None)
+        if checkpoint is not None and self.cfg.trainer.get("enable_checkpointing") is not False:
+            self.checkpoint = instantiate(checkpoint)
+            self.save_last = bool(checkpoint.get("save_last"))
+        path = write_run_info(self.output_dir, self.overrides)
+        info = json.loads(path.read_text())
+        info["stacked"] = {"group": group, "members": len(group)}   # the jobs trained with this one, as one model
+        path.write_text(json.dumps(info, indent=2) + "\n")
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.finalize("success" if self.status == "completed" else self.status)
+        self.log.removeHandler(self.log_file)
+        self.log_file.close()
+
+    # -- during training ---------------------------------------------------------------------------
+    def log_metrics(self, values: dict, step: int, epoch: int | None = None) -> None:
+        """Record `values` as the member's latest metrics and write them to its loggers at `step`."""
+        values = {k: _number(v) for k, v in values.items()}
+        self.metrics.update(values)
+        if epoch is not None:   # Lightning logs the epoch beside each metric (the sweep report reads it)
+            values = {**values, "epoch": epoch}
+        for logger in self.loggers:
+            logger.log_metrics(values, step)
+
+    def lr_metrics(self) -> dict:
+        """What Lightning's LearningRateMonitor logs: `lr-SGD`, or `lr-SGD/pg1`, `lr-SGD/pg2`, ... per group."""
+        name = f"lr-{type(self.optimizer).__name__}"
+        groups = self.optimizer.param_groups
+        if len(groups) == 1:
+            return {name: torch.tensor(groups[0]["lr"], dtype=torch.float32)}
+        return {f"{name}/pg{i + 1}": torch.tensor(g["lr"], dtype=torch.float32) for i, g in enumerate(groups)}
+
+    def save_checkpoints(self, epoch: int, step: int) -> None:
+        """After a validation: the best checkpoint by the monitored metric (one kept), and last.ckpt.
+
+        Kept in memory and written when the member stops (completed, diverged, interrupted): a single run
+        writes both files after every validation, and for N small members the writes cost more than the
+        training. A process killed outright (SIGKILL) therefore leaves no checkpoints behind.
+        """
+        if self.checkpoint is None:
+            return
+        monitor = self.checkpoint.monitor
+        score = self.metrics.get(monitor) if monitor else None
+        improved = monitor is None or (score is not None and (self.best_score is None or self._better(score)))
+        if not improved and not self.save_last:
+            return
+        state = self._state(epoch, step)
+        if improved:
+            self.best_path = self.checkpoint.format_checkpoint_name({**self.metrics, "epoch": epoch, "step": step})
+            self.best_score, self.best_state = score, state
+        if self.save_last:
+            self.last_state = state
+
+    def _better(self, score: float) -> bool:
+        if math.isnan(score):
+            return False
+        return score < self.best_score if self.checkpoint.mode == "min" else score > self.best_score
+
+    def write_checkpoints(self, now: tuple[int, int] | None = None) -> Path | None:
+        """Write the best checkpoint and last.ckpt; `now` (epoch, step): last.ckpt holds this moment's weights."""
+        if self.checkpoint is None:
+            return None
+        if now is not None:
+            self.last_state = self._state(*now)
+        if self.best_state is not None:
+            AtomicCheckpointIO().save_checkpoint(self.best_state, self.best_path)
+        last = Path(self.checkpoint.dirpath) / "last.ckpt"
+        if self.last_state is not None and (self.save_last or now is not None):
+            AtomicCheckpointIO().save_checkpoint(self.last_state, last)
+            return last
+        return None
+
+    def _state(self, epoch: int, step: int) -> dict:
+        """A single-model Lightning checkpoint of this member as it is now (copies, not views of the stack)."""
+        state = {k: v.detach().clone() for k, v in self.system.state_dict().items()}
+        return {"epoch": epoch, "global_step": step, "pytorch-lightning_version": L.__version__,
+                "state_dict": state, "callbacks": {},
+                "optimizer_states": [_copy(self.optimizer.state_dict())],
+                "lr_schedulers": [_copy(self.scheduler.state_dict())] if self.scheduler is not None else [],
+                "hparams_name": "kwargs", "hyper_parameters": dict(self.system.hparams), "stacked": True}
+
+    # -- at the end --------------------------------------------------------------------------------
+    def finish(self, test: dict, step: int, epochs: int) -> float | None:
+        """metrics.json, HParams and the summary of a completed member; the value its job returns."""
+        self.status = "completed"
+        self.write_checkpoints()
+        self.log_metrics(test, step, epoch=epochs)
+        metrics = dict(sorted(self.metrics.items()))
+        record = {"status": "completed", "epochs": epochs, "best_checkpoint": self.best_path, **metrics}
+        _write_metrics(self.cfg, record)
+        log_hparams(self.loggers, self.cfg, metrics)
+        _print_summary(self.cfg, record)
+        self.log.info("run folder: %s", self.output_dir)
+        value = metrics.get(self.cfg.optimized_metric) if self.cfg.get("optimized_metric") else None
+        return value if value is None or math.isfinite(value) else None
+
+    def fail(self, status: str, **record) -> None:
+        self.status = status
+        _write_metrics(self.cfg, {"status": status, **record})
+
+
+def _copy(tree):
+    """A copy of a state dict: tensors cloned, containers rebuilt (a tenth of copy.deepcopy's time)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {key: _copy(value) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_copy(value) for value in tree)
+    return tree

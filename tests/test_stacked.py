@@ -1,0 +1,163 @@
+"""`hydra/launcher=stacked` through the real `python train.py -m ...`: each member equals its single run.
+
+The reference is the basic launcher's run of the same jobs. Metrics agree to 1e-4 relative (measured:
+about 1e-6; a batched matmul sums in another order than a single one, nothing else differs).
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import QUICK, ROOT, compose_config, read_metrics, run_train
+
+NO_REPORT = ["~hydra.callbacks.sweep_report"]
+
+
+def sweep(tmp_path, name: str, *args: str, stacked: bool = True) -> subprocess.CompletedProcess:
+    launcher = ["hydra/launcher=stacked"] if stacked else []
+    result = run_train("-m", *args, *launcher, f"hydra.sweep.dir={tmp_path / name}", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def assert_same_metrics(basic_dir, stacked_dir, jobs: int) -> None:
+    for job in map(str, range(jobs)):
+        single, member = read_metrics(basic_dir / job), read_metrics(stacked_dir / job)
+        assert member["status"] == single["status"] == "completed"
+        assert set(member) == set(single), job
+        for key, value in single.items():
+            if isinstance(value, float):
+                assert member[key] == pytest.approx(value, rel=1e-4, abs=1e-7), (job, key)
+            elif key != "best_checkpoint":
+                assert member[key] == value, (job, key)
+        assert member["best_checkpoint"].replace(str(stacked_dir), "") == single["best_checkpoint"].replace(str(basic_dir), "")
+
+
+def test_iris_optimizer_grid_equals_the_basic_launchers_runs(tmp_path):
+    grid = ["experiment=iris_optimizers", "optimizer=sgd,momentum,adagrad,adadelta,rmsprop,adam", "seed=0,1",
+            "trainer.max_epochs=4", *QUICK]
+    sweep(tmp_path, "basic", *grid, *NO_REPORT, stacked=False)
+    result = sweep(tmp_path, "stacked", *grid)
+    assert "12 stacked in 1 group(s), 0 alone" in result.stdout + result.stderr
+    assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 12)
+
+    job = tmp_path / "stacked" / "7"
+    assert json.loads((job / "run.json").read_text())["stacked"] == {"group": list(range(12)), "members": 12}
+    assert {p.name for p in (job / ".hydra").iterdir()} == {"config.yaml", "hydra.yaml", "overrides.yaml"}
+    assert "training jobs 0, 1, 2" in (job / "train.log").read_text()
+    assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+    assert (tmp_path / "stacked" / "report.md").exists()
+
+    # The best checkpoint is an ordinary single-model checkpoint: eval.py's evaluate() and init_from read it.
+    from litlab.evaluate import evaluate
+    from litlab.finetune import load_weights
+    from litlab.models.mlp import MLP
+
+    metrics = read_metrics(job)
+    cfg = compose_config("eval", [f"ckpt_path={metrics['best_checkpoint']}", f"paths.output_dir={tmp_path / 'eval'}"])
+    record = evaluate(cfg)
+    assert record["test/acc"] == pytest.approx(metrics["test/acc"]) and record["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
+    network = MLP(4, 3, hidden=[16], activation="sigmoid")
+    load_weights(network, metrics["best_checkpoint"])
+    saved = torch.load(metrics["best_checkpoint"], weights_only=False)["state_dict"]["network.net.1.weight"]
+    assert torch.equal(network.net[1].weight, saved) and saved.shape == (16, 4)
+
+
+def test_weight_decay_study_equals_the_basic_launchers_runs(tmp_path):
+    grid = ["sweep=weight_decay", "regularization.l2=0,3", "seed=0,1", "trainer.max_epochs=10", *QUICK, *NO_REPORT]
+    sweep(tmp_path, "basic", *grid, stacked=False)
+    sweep(tmp_path, "stacked", *grid)
+    assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 4)
+
+
+MIXED = ["data=iris", "model=mlp", "model.hidden=[16],[32]", "model.dropout=0.5", "seed=0,1",
+         "optimizer.lr=0.1,1e12,-1", "trainer.max_epochs=2", *QUICK, *NO_REPORT]
+
+
+def test_groups_divergence_bad_configs_and_dropout_per_member(tmp_path):
+    """Two widths: two groups; lr 1e12 diverges alone in its group, lr -1 fails alone; dropout masks per seed."""
+    result = sweep(tmp_path, "first", *MIXED)
+    log = result.stdout + result.stderr
+    assert "12 stacked in 2 group(s), 0 alone" in log
+    jobs = {}
+    for job in range(12):
+        overrides = (tmp_path / "first" / str(job) / ".hydra" / "overrides.yaml").read_text()
+        jobs[job] = (overrides, read_metrics(tmp_path / "first" / str(job)))
+    for overrides, metrics in jobs.values():
+        if "optimizer.lr=1e12" in overrides or "optimizer.lr=1000000000000.0" in overrides:
+            assert metrics["status"] == "diverged" and metrics["step"] >= 0 and "diverged" in metrics["error"]
+        elif "optimizer.lr=-1" in overrides:
+            assert metrics["status"] == "failed" and "optimizer.lr=-1" in metrics["error"]
+        else:
+            assert metrics["status"] == "completed"
+    groups = {tuple(json.loads((tmp_path / "first" / str(j) / "run.json").read_text())["stacked"]["group"])
+              for j, (_, m) in jobs.items() if m["status"] == "completed"}
+    assert len(groups) == 2
+    sane = [m for o, m in jobs.values() if m["status"] == "completed"]
+    assert len(sane) == 4 and len({m["train/loss"] for m in sane}) == 4   # each seed its own masks and weights
+
+    sweep(tmp_path, "again", *MIXED)
+    for job, (_, metrics) in jobs.items():
+        again = read_metrics(tmp_path / "again" / str(job))
+        assert {k: v for k, v in again.items() if k not in ("best_checkpoint", "error")} == \
+               {k: v for k, v in metrics.items() if k not in ("best_checkpoint", "error")}
+
+
+def test_jobs_that_cannot_stack_are_named_and_run_alone():
+    from litlab.stacked.grouping import group_key, split, unstackable
+
+    def compose(*overrides):
+        return compose_config("train", ["hydra/launcher=stacked", *overrides])
+
+    assert "DDP" in unstackable(compose("accelerator=ddp_spawn"))
+    assert "DDP" in unstackable(compose("accelerator=ddp"))
+    assert "solved" in unstackable(compose("model=linreg", "model.solver=closed_form"))
+    assert "early_stopping" in unstackable(compose("callbacks=early_stopping"))
+    assert unstackable(compose("experiment=iris_optimizers")) is None
+    same = group_key(compose("optimizer=adam", "seed=1", "regularization.l2=0.1", "model.dropout=0.3"))
+    assert same == group_key(compose("optimizer=sgd", "seed=2"))
+    assert same != group_key(compose("model.hidden=[32]")) and same != group_key(compose("data.batch_size=64"))
+    assert [len(g) for g in split(list(range(10)), 4)] == [4, 3, 3]   # hydra.launcher.max_members=4
+
+
+def test_sigterm_writes_interrupted_and_last_weights_in_every_member(tmp_path):
+    args = ["experiment=iris_optimizers", "optimizer=sgd,adam", "trainer.max_epochs=100000", *QUICK, *NO_REPORT,
+            "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path}"]
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *args], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "0" / "train.log"
+    deadline = time.monotonic() + 240
+    while not (log.exists() and "training jobs" in log.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-2000:]
+        time.sleep(0.5)
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 143
+    for job in ("0", "1"):
+        metrics = read_metrics(tmp_path / job)
+        assert metrics["status"] == "interrupted" and metrics["step"] > 0
+        last = torch.load(tmp_path / job / "checkpoints" / "last.ckpt", weights_only=False)
+        assert last["global_step"] == metrics["step"] and "network.net.1.weight" in last["state_dict"]
+    from litlab.checkpoints import resume_checkpoint
+    from litlab.errors import LitlabError
+
+    with pytest.raises(LitlabError, match="written by a stacked sweep.*init_from="):   # said, not a traceback
+        resume_checkpoint(None, str(tmp_path / "0"))
+
+
+def test_optuna_batches_of_trials_train_stacked(tmp_path):
+    """hydra.sweeper.n_jobs=3: Optuna hands the launcher three trials at a time; each batch is one group."""
+    result = sweep(tmp_path, "search", "sweep=mlp_search", "data=iris", "trainer.max_epochs=2", *QUICK,
+                   "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=3", "model.hidden=choice([16])")
+    assert (result.stdout + result.stderr).count("3 stacked in 1 group(s)") == 2
+    table = pd.read_csv(tmp_path / "search" / "report.csv")
+    assert len(table) == 6 and (table["status"] == "completed").all()
+    best = OmegaConf.load(tmp_path / "search" / "optimization_results.yaml")
+    assert best.best_value == pytest.approx(table["val/acc"].max())   # the members' values reached Optuna
