@@ -85,8 +85,8 @@ def unstackable(cfg: DictConfig) -> str | None:
     logger = cfg.get("logger")
     if logger and logger.get("_target_") not in LOGGERS:
         return f"logger {logger.get('_target_')}"
-    if cfg.data.get("_target_") == "litlab.data.csv_file.CSVDataModule" and cfg.data.get("task") == "regression":
-        return "data=csv regression (its targets are scaled back to their units by the single-run regressor)"
+    if cfg.data.get("_target_") == "litlab.data.csv_file.CSVDataModule":   # Lightning saves it into checkpoints
+        return "data=csv (its fitted preprocessing and target scaling live in the single run's checkpoints)"
     for name, callback in (cfg.get("callbacks") or {}).items():
         if not callback:
             continue
