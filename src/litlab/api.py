@@ -151,15 +151,15 @@ def _sweep_job(cfg: DictConfig) -> float | None:
 
 
 def _sweep_result(sweep_dir: Path) -> SweepResult:
-    from litlab.report import SEED, by_seed, load_runs
+    from litlab.report import SEED, grouped_over, load_runs
 
     table, swept = load_runs(sweep_dir)
     failed = table[table["status"] != "completed"]
     if len(failed):
         logging.getLogger("litlab").warning("%d of %d jobs did not complete: see .failed or %s/report.md",
                                             len(failed), len(table), sweep_dir)
-    return SweepResult(dir=sweep_dir, table=table, by_seed=by_seed(table, swept) if SEED in swept else None,
-                       figures=sorted(sweep_dir.glob("*.png")))
+    by_seed = grouped_over(table, swept, (SEED,)) if SEED in swept else None
+    return SweepResult(dir=sweep_dir, table=table, by_seed=by_seed, figures=sorted(sweep_dir.glob("*.png")))
 
 
 def _interrupted(stop: SystemExit) -> KeyboardInterrupt:
