@@ -10,12 +10,10 @@ decay off, validation every epoch, the best-val/loss weights tested. No logs, ch
 import copy
 import json
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.datasets import load_iris
-from sklearn.model_selection import train_test_split
 from torch import nn
+
+from handwritten_iris_optimizers import evaluate, load_iris_splits, train_epoch   # the single run, by hand
 
 OPTIMIZERS = {   # the conf/optimizer/ options' defaults
     "sgd": lambda p: torch.optim.SGD(p, lr=0.1),
@@ -27,43 +25,20 @@ OPTIMIZERS = {   # the conf/optimizer/ options' defaults
 }
 
 
-def splits(seed: int):
-    x, y = load_iris(return_X_y=True)
-    rest, parts = np.arange(len(y)), []
-    for i, size in enumerate((120, 15)):
-        take, rest = train_test_split(rest, train_size=size, stratify=y[rest], random_state=seed + i)
-        parts.append(take)
-    parts.append(rest)
-    x, y = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
-    low, high = x[parts[0]].amin(0), x[parts[0]].amax(0)
-    return [((x[i] - low) / (high - low), y[i]) for i in parts]
-
-
-def evaluate(model, x, y):
-    with torch.no_grad():
-        out = model(x)
-        return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
-
-
 def job(name: str, seed: int, epochs: int = 200, batch: int = 24) -> dict:
     torch.manual_seed(seed)
-    (x, y), (xv, yv), (xt, yt) = splits(seed)
+    splits = load_iris_splits(seed)
     model = nn.Sequential(nn.Linear(4, 16), nn.Sigmoid(), nn.Linear(16, 3))
     optimizer = OPTIMIZERS[name](model.parameters())
+    generator = torch.Generator().manual_seed(seed)
     best, best_state = float("inf"), None
-    for epoch in range(epochs):
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + epoch))
-        for start in range(0, len(x), batch):
-            idx = order[start : start + batch]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        val_loss, _ = evaluate(model, xv, yv)
+    for _ in range(epochs):
+        train_epoch(model, optimizer, *splits["train"], batch_size=batch, generator=generator)
+        val_loss, _ = evaluate(model, *splits["val"])
         if val_loss < best:
             best, best_state = val_loss, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
-    test_loss, test_acc = evaluate(model, xt, yt)
+    test_loss, test_acc = evaluate(model, *splits["test"])
     return {"optimizer": name, "seed": seed, "val/loss": best, "test/loss": test_loss, "test/acc": test_acc}
 
 
