@@ -52,7 +52,7 @@ SHORTER = [
     (r"train\.py .*\bckpt_path=", ["trainer.max_epochs=3"]),
     (r"train\.py .*(\bseed=\d+,|sweep=(weight_decay|optimizers|dropout)\b)", ["seed=0"]),
     (r"train\.py .*sweep=mlp_search", ["hydra.sweeper.n_trials=2"]),
-    (r"scripts/bench\.py --small-run", ["--max-epochs", "3", "--repeats", "1"]),
+    (r"scripts/bench\.py --small-run", ["--max-epochs", "8", "--repeats", "1"]),
     (r"scripts/bench\.py (?!--small-run)", ["--epochs", "1", "--data", "random", "--random-images", "1200"]),
     (r"scripts/trainer_overhead\.py", ["--steps", "20", "--epochs", "1"]),
 ]
