@@ -9,6 +9,17 @@ import pytest
 from conftest import ROOT
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_kept():
+    """bench.py --threads N sets torch's thread count for its process: here the test's, shared with later tests
+    (a run compared with a subprocess's on another thread count differs in the last bits)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def load_bench():
     spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
     bench = importlib.util.module_from_spec(spec)

@@ -61,7 +61,7 @@ class Member:
         self.log.setLevel(logging.INFO)
         self.loggers = [instantiate(self.cfg.logger)] if self.cfg.get("logger") else []
         callbacks = self.cfg.get("callbacks") or {}
-        checkpoint = next((c for c in callbacks.values() if c and c.get("_target_", "").endswith("ModelCheckpoint")), None)
+        checkpoint = next((c for c in callbacks.values() if c and _is_checkpoint(c.get("_target_"))), None)
         if checkpoint is not None and self.cfg.trainer.get("enable_checkpointing") is not False:
             self.checkpoint = instantiate(checkpoint)
             self.save_last = bool(checkpoint.get("save_last"))
@@ -172,3 +172,10 @@ def _copy(tree):
     if isinstance(tree, (list, tuple)):
         return type(tree)(_copy(value) for value in tree)
     return tree
+
+
+def _is_checkpoint(target: str | None) -> bool:
+    """ModelCheckpoint or a subclass of it (the default config's IntervalCheckpoint)."""
+    from hydra.utils import get_class
+
+    return bool(target) and issubclass(get_class(target), ModelCheckpoint)
