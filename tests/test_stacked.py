@@ -21,7 +21,8 @@ NO_REPORT = ["~hydra.callbacks.sweep_report"]
 
 
 def sweep(tmp_path, name: str, *args: str, stacked: bool = True) -> subprocess.CompletedProcess:
-    launcher = ["hydra/launcher=stacked"] if stacked else []
+    # The presets (sweep=weight_decay, ...) choose the stacked launcher: the reference names the basic one.
+    launcher = ["hydra/launcher=stacked" if stacked else "hydra/launcher=basic"]
     result = run_train("-m", *args, *launcher, f"hydra.sweep.dir={tmp_path / name}", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result

@@ -92,19 +92,21 @@ def attach_optimizers(members: list[Member]) -> None:
 
 
 class Totals:
-    """An epoch's sums per member: loss times batch size, score, sample count."""
+    """An epoch's sums per member: loss times batch size, the scores' sums (StackedSystem.score_sums), samples."""
 
     def __init__(self):
-        self.loss, self.score, self.count = 0.0, 0.0, 0
+        self.loss, self.sums, self.count = 0.0, {}, 0
 
-    def add(self, losses: torch.Tensor, scores: torch.Tensor, size: int) -> None:
+    def add(self, losses: torch.Tensor, sums: dict[str, torch.Tensor], size: int) -> None:
         self.loss = self.loss + losses * size
-        self.score = self.score + scores
+        self.sums = {key: self.sums.get(key, 0.0) + value for key, value in sums.items()}
         self.count += size
 
-    def values(self, stage: str, score_name: str) -> list[dict]:
-        loss, score = (self.loss / self.count).tolist(), (self.score / self.count).tolist()
-        return [{f"{stage}/loss": l, f"{stage}/{score_name}": s} for l, s in zip(loss, score)]
+    def values(self, stage: str, stacked: StackedSystem) -> list[dict]:
+        """Each member's epoch metrics, `{stage}/loss` and its scores."""
+        columns = {"loss": self.loss / self.count, **stacked.epoch_scores(self.sums, self.count)}
+        rows = zip(*(values.tolist() for values in columns.values()))
+        return [{f"{stage}/{name}": value for name, value in zip(columns, row)} for row in rows]
 
 
 class StackedLoop:
@@ -213,14 +215,14 @@ class StackedLoop:
             objective = torch.where(active, total, torch.zeros_like(total)).sum()
             stacked.step(objective, {m: self.members[m].optimizer for m in running})
             with torch.no_grad():
-                totals.add(losses.detach(), stacked.scores(output.detach(), y), y.shape[1])
+                totals.add(losses.detach(), stacked.score_sums(output.detach(), y), y.shape[1])
             self.pending.append((self.epoch, self.step, total.detach()))
             self.step += 1
             if self.check_every and len(self.pending) >= self.check_every:
                 self._check_divergence()
             if self.stop_signal:
                 raise Stopped
-        self.train_totals = totals.values("train", stacked.score_name)
+        self.train_totals = totals.values("train", stacked)
 
     def _check_divergence(self) -> None:
         """A member whose training loss became NaN or infinite stops; its metrics.json says where."""
@@ -249,8 +251,8 @@ class StackedLoop:
         totals = Totals()
         for x, y in self.batches(split, shuffle=False):
             output = self.stacked.network(x)
-            totals.add(self.stacked.losses(output, y), self.stacked.scores(output, y), y.shape[1])
-        return totals.values(split, self.stacked.score_name)
+            totals.add(self.stacked.losses(output, y), self.stacked.score_sums(output, y), y.shape[1])
+        return totals.values(split, self.stacked)
 
     # -- the end -------------------------------------------------------------------------------------
     def test(self) -> list[float | None]:

@@ -47,15 +47,20 @@ class StackedSystem:
         l2 = sum(w.pow(2).sum(dim=(1, 2)) for w in self.weights)
         return self.l1 * l1 + self.l2_in_loss / 2 * l2
 
-    def scores(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per member, the batch's sum of the score: correct predictions, or squared errors, (N,)."""
+    def score_sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per member, the batch's sums that the epoch's scores are computed from, each (N,)."""
         if self.task == "regression":
-            return (output - target.to(output.dtype)).pow(2).sum(1)
-        return (output.argmax(-1) == target).sum(1).to(output.dtype)
+            target = target.to(output.dtype)
+            return {"sse": (output - target).pow(2).sum(1), "y": target.sum(1), "y2": target.pow(2).sum(1)}
+        return {"correct": (output.argmax(-1) == target).sum(1).to(output.dtype)}
 
-    @property
-    def score_name(self) -> str:
-        return "mse" if self.task == "regression" else "acc"
+    def epoch_scores(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+        """The scores each member's single run logs (its system's `make_scores`) from an epoch's sums, each (N,)."""
+        if self.task == "regression":
+            mse = sums["sse"] / count
+            total = sums["y2"] - sums["y"] * (sums["y"] / count)   # the targets' spread, as torchmetrics' R2Score
+            return {"mse": mse, "rmse": mse.sqrt(), "r2": 1 - sums["sse"] / total}
+        return {"acc": sums["correct"] / count}
 
     # -- one optimizer step per member ---------------------------------------------------------------
     def step(self, objective: torch.Tensor, optimizers: dict[int, torch.optim.Optimizer]) -> None:
