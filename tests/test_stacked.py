@@ -38,6 +38,8 @@ def assert_same_metrics(basic_dir, stacked_dir, jobs: int) -> None:
             elif key != "best_checkpoint":
                 assert member[key] == value, (job, key)
         assert member["best_checkpoint"].replace(str(stacked_dir), "") == single["best_checkpoint"].replace(str(basic_dir), "")
+        # The job's config, composed once by the stacked launcher (compose_once.py), twice by the basic one.
+        assert (stacked_dir / job / ".hydra" / "config.yaml").read_text() == (basic_dir / job / ".hydra" / "config.yaml").read_text()
 
 
 def test_iris_optimizer_grid_equals_the_basic_launchers_runs(tmp_path):
@@ -108,6 +110,37 @@ def test_groups_divergence_bad_configs_and_dropout_per_member(tmp_path):
         again = read_metrics(tmp_path / "again" / str(job))
         assert {k: v for k, v in again.items() if k not in ("best_checkpoint", "error")} == \
                {k: v for k, v in metrics.items() if k not in ("best_checkpoint", "error")}
+
+
+def test_a_config_composed_to_check_the_batch_is_reused_once_and_equals_a_fresh_one(tmp_path):
+    """The sweeper composes each job to check it; the launcher takes that config instead of composing it again."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from conftest import CONF
+    from litlab.stacked.compose_once import ReusingConfigLoader
+
+    stamp = "+stamp=${now:%f}"   # a cached interpolation: resolved on the master config between check and launch
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("train", ["sweep=optimizers", stamp, f"hydra.sweep.dir={tmp_path}"],
+                                           run_mode=RunMode.MULTIRUN)
+        reusing = ReusingConfigLoader(loader)
+        jobs = [["optimizer=adam", "seed=1", stamp], ["optimizer=sgd", "seed=2", stamp]]
+        checked = [reusing.load_sweep_config(master, job) for job in jobs]   # what validate_batch_is_legal does
+        time.sleep(0.01)
+        resolved = master.stamp   # the master's resolver cache moves on after the check
+        taken = [reusing.take(master, job) for job in jobs]
+        assert all(t is c for t, c in zip(taken, checked))   # reused, not composed again
+        for job, config in zip(jobs, taken):
+            fresh = loader.load_sweep_config(master, job)
+            assert OmegaConf.to_container(config) == OmegaConf.to_container(fresh)
+            assert OmegaConf.get_cache(config) == OmegaConf.get_cache(fresh)
+            assert config.stamp == fresh.stamp == resolved
+        assert reusing.take(master, jobs[0]) is not taken[0]   # once: asked again, it composes anew
+    GlobalHydra.instance().clear()
 
 
 def test_jobs_that_cannot_stack_are_named_and_run_alone():

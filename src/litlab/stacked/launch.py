@@ -1,6 +1,7 @@
 """What `hydra/launcher=stacked` does with a sweep's jobs: group them, run each group as one model.
 
-1. Every job's config is composed (Hydra's `load_sweep_config`, as the basic launcher does).
+1. Every job's config is composed (Hydra's `load_sweep_config`, as the basic launcher does), or taken as
+   the sweeper composed it to check the batch (compose_once.py).
 2. Jobs that cannot stack (grouping.unstackable), and groups of one, run one after another through
    Hydra's `run_job` with the task function: exactly the basic launcher's run.
 3. Each group's jobs first pass through `run_job` too, with a task that checks the job's config and keeps
@@ -45,7 +46,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = []
     for offset, overrides in enumerate(job_overrides):
-        job_config = launcher.hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        job_config = launcher.hydra_context.config_loader.take(config, list(overrides))
         with open_dict(job_config):
             job_config.hydra.job.id = job_config.hydra.job.num = initial_job_idx + offset
         jobs.append(Job(initial_job_idx + offset, list(overrides), job_config))
