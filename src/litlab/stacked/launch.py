@@ -11,7 +11,6 @@
    value is then filled in, in the order the sweeper gave the jobs.
 """
 
-import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,10 @@ class Job:
 
 
 class _Pending:
-    """The return value of a job whose training happens later, with its group."""
+    """The return value of a job whose training happens later, with its group: the job's config."""
 
-    def __init__(self, cfg: DictConfig, hydra_cfg: DictConfig):
-        self.cfg, self.hydra_cfg = cfg, hydra_cfg
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
 
 
 def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
@@ -104,9 +103,10 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
             _check_model_fits_data(cfg)
         except Exception:
             return launcher.task_function(cfg)
-        kept = copy.deepcopy(cfg)
-        kept.paths.output_dir = HydraConfig.get().runtime.output_dir
-        return _Pending(kept, copy.deepcopy(HydraConfig.instance().cfg))
+        # `cfg` is the job's own copy (run_job made it for this task; nothing else changes it), as is the Hydra
+        # config run_job keeps in the JobReturn: both are taken as they are, not copied again.
+        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
+        return _Pending(cfg)
 
     returns = {}
     for job in chunk:
@@ -116,8 +116,9 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
     # Hydra's on_job_end callbacks have seen these jobs already, when their folders were made.
     pending = {idx: ret for idx, ret in returns.items()
                if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, _Pending)}
-    members = [(idx, ret.return_value) for idx, ret in pending.items()]
-    values = train_group([(idx, p.cfg, p.hydra_cfg) for idx, p in members], group=sorted(pending))
-    for (idx, _), value in zip(members, values):
+    members = list(pending)
+    values = train_group([(idx, pending[idx].return_value.cfg, pending[idx].hydra_cfg) for idx in members],
+                         group=sorted(pending))
+    for idx, value in zip(members, values):
         returns[idx].return_value = value
     return returns
