@@ -22,8 +22,9 @@ from litlab.callbacks.resumable import rng_states, set_rng_states
 from litlab.data.batching import IndexBatchSampler
 from litlab.run import load_data, system_for
 from litlab.stacked.member import Member
-from litlab.stacked.optimizers import Block, BlockState, form_blocks
+from litlab.stacked.optimizers import Block, form_blocks
 from litlab.stacked.progress import Position
+from litlab.stacked.snapshot import Snapshot
 from litlab.stacked.system import StackedSystem
 
 log = logging.getLogger("litlab.stacked")
@@ -97,7 +98,10 @@ def attach_optimizers(members: list[Member], stacked: StackedSystem) -> list[Blo
     optimizers, schedulers = {}, {}
     for m, member in enumerate(members):
         member.index = m
-        member.weights = list(member.system.state_dict().items())   # views of the stack: they follow training
+        # Its state_dict entries: the index of the stacked parameter it is a row of, or (a buffer) itself.
+        stacked_index = {id(views[m]): i for i, (_, views) in enumerate(stacked.views)}
+        member.weights = [(key, stacked_index.get(id(value), value.detach()))
+                          for key, value in member.system.state_dict(keep_vars=True).items()]
         try:
             configured = member.system.configure_optimizers()
         except Exception as error:
@@ -209,6 +213,10 @@ class StackedLoop:
                         self.validated_this_epoch, self.validated_before, block.scheduler_steps,
                         block.scheduler_steps_this_epoch, saves_on_train_epoch_end=self.val_every == 1)
 
+    def snapshot(self, blocks: list[Block]) -> Snapshot:
+        """A copy of the stack and of `blocks`' optimizer states now, for the members' checkpoints."""
+        return Snapshot([p for p, _ in self.stacked.views], blocks)
+
     def active_blocks(self) -> list[Block]:
         running = set(self.running)
         return [block for block in self.blocks if running.intersection(block.members)]
@@ -235,7 +243,8 @@ class StackedLoop:
             val = self.evaluate("val") if validated else None
             self.validated_this_epoch = validated
             self.validated_before = self.validated_before or validated
-            states: dict[int, BlockState] = {}   # each block's optimizer state, read once for its members
+            checkpointed = validated and any(self.members[m].checkpoint is not None for m in running)
+            snapshot = self.snapshot(blocks) if checkpointed else None   # one copy of the stack, for all members
             for m in running:
                 member = self.members[m]
                 values = {**self.train_totals[m], "params/weight_norm": member.system.weight_norm()}
@@ -244,10 +253,7 @@ class StackedLoop:
                     values.update(val[m])
                 member.log_metrics(values, self.step - 1, epoch=self.epoch)
                 if validated and member.checkpoint is not None:
-                    block = member.block
-                    if id(block) not in states:
-                        states[id(block)] = block.state()
-                    member.save_checkpoints(self.position("validated", block), states[id(block)])
+                    member.save_checkpoints(self.position("validated", member.block), snapshot)
             for block in blocks:   # ReduceLROnPlateau after validation, on its (one) member's val/loss
                 if isinstance(block.scheduler, ReduceLROnPlateau) and val is not None:
                     block.step_scheduler(self.members[block.first].metrics["val/loss"])
@@ -316,17 +322,15 @@ class StackedLoop:
         """Each completed member's best checkpoint on its test split; metrics.json; the values the jobs return."""
         running = self.running
         self.epoch = self.max_epochs - 1   # the last epoch: last.ckpt is the state at the end of training
-        states: dict[int, BlockState] = {}
+        snapshot = self.snapshot(self.active_blocks())
         for m in running:
             member = self.members[m]
             if member.checkpoint is not None and member.save_last:
-                if id(member.block) not in states:
-                    states[id(member.block)] = member.block.state()
-                member.last_state = member.hold(self.position("end", member.block), states[id(member.block)])
+                member.last_state = member.hold(self.position("end", member.block), snapshot)
         for m in running:
             member = self.members[m]
             if member.best_state is not None:   # its best weights into its slice of the stacked network
-                member.system.load_state_dict(member.best_state.weights)
+                member.system.load_state_dict(member.best_state.materialize(member).weights)
         tested = self.evaluate("test")
         values = [None] * len(self.members)
         for m in running:
@@ -347,9 +351,10 @@ class StackedLoop:
         instantiate(self.grid).on_test_end(trainer, member.system)
 
     def _interrupted(self) -> None:
+        snapshot = self.snapshot(self.active_blocks())
         for m in self.running:
             member = self.members[m]
-            path = member.write_checkpoints(now=(self.position("interrupted", member.block), member.block.state()))
+            path = member.write_checkpoints(now=(self.position("interrupted", member.block), snapshot))
             member.fail("interrupted", epoch=self.epoch, step=self.step,
                         resume=f"python train.py resume={member.output_dir}")
             member.log.warning("interrupted at epoch %d, step %d; saved %s. Resume with: python train.py resume=%s",

@@ -23,23 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.checkpoints import AtomicCheckpointIO
 from litlab.run import _number, _print_summary, _write_metrics, log_hparams
-from litlab.stacked.optimizers import Block, BlockState
+from litlab.stacked.optimizers import Block
 from litlab.stacked.progress import Position
+from litlab.stacked.snapshot import Held, Snapshot
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"   # Hydra's job log format
-
-
-@dataclass
-class Held:
-    """A member's checkpoint at one moment, copied out of the stack; written as a file when the member stops."""
-
-    position: Position
-    weights: dict[str, torch.Tensor]
-    optimizer: dict                 # its optimizer's state_dict, as its own optimizer would give it
-    schedulers: list[dict]
-    rng: dict | None                # Resumable's rng_states
-    best_path: str                  # the best checkpoint so far, and its score, at that moment
-    best_score: float | None
 
 
 @dataclass
@@ -56,7 +44,7 @@ class Member:
     index: int = 0                # its index along the stack's member dimension
     generator: torch.Generator = None   # its dropout masks' random stream
     rng: dict | None = None       # Python's, NumPy's and torch's generator states after it was built (Resumable)
-    weights: list = field(default_factory=list)   # (key, tensor) of its state_dict: live views of the stack
+    weights: list = field(default_factory=list)   # its state_dict: (key, index of the stacked parameter, or a tensor)
     status: str = "running"       # running, completed, diverged, failed, interrupted
     metrics: dict = field(default_factory=dict)   # the last value of every logged metric
     best_path: str = ""
@@ -120,17 +108,15 @@ class Member:
             return {name: torch.tensor(groups[0]["lr"], dtype=torch.float32)}
         return {f"{name}/pg{i + 1}": torch.tensor(g["lr"], dtype=torch.float32) for i, g in enumerate(groups)}
 
-    def hold(self, position: Position, block_state: BlockState) -> Held:
-        """A copy of everything this member's checkpoint holds at `position` (the stack changes after it)."""
+    def hold(self, position: Position, snapshot: Snapshot) -> Held:
+        """This member's checkpoint at `position`, `snapshot` being the stack's copy of that moment."""
         rng = None
         if self.rng is not None:   # Resumable's rng_states: the dropout masks continue from the member's stream
             rng = {**self.rng, "torch": self.generator.get_state() if self.generator.device.type == "cpu"
                    else self.rng["torch"]}
-        return Held(position, {key: value.clone() for key, value in self.weights},
-                    self.block.member_state(block_state.optimizer, self.index), block_state.schedulers, rng,
-                    self.best_path, self.best_score)
+        return Held(position, snapshot, self, rng, self.best_path, self.best_score)
 
-    def save_checkpoints(self, position: Position, block_state: BlockState) -> None:
+    def save_checkpoints(self, position: Position, snapshot: Snapshot) -> None:
         """After a validation: the best checkpoint by the monitored metric (one kept), and last.ckpt.
 
         Kept in memory and written when the member stops (completed, diverged, interrupted): a single run
@@ -142,13 +128,15 @@ class Member:
         monitor = self.checkpoint.monitor
         score = self.metrics.get(monitor) if monitor else None
         improved = monitor is None or (score is not None and (self.best_score is None or self._better(score)))
+        if not improved and self.best_state is not None:
+            self.best_state.materialize(self)   # its snapshot is not kept for it: only the newest is
         if not improved and not self.save_last:
             return
         if improved:
             self.best_path = self.checkpoint.format_checkpoint_name(
                 {**self.metrics, "epoch": position.epoch, "step": position.step})
             self.best_score = score
-        held = self.hold(position, block_state)
+        held = self.hold(position, snapshot)
         if improved:
             self.best_state = held
         if self.save_last:
@@ -159,7 +147,7 @@ class Member:
             return False
         return score < self.best_score if self.checkpoint.mode == "min" else score > self.best_score
 
-    def write_checkpoints(self, now: tuple[Position, BlockState] | None = None) -> Path | None:
+    def write_checkpoints(self, now: tuple[Position, Snapshot] | None = None) -> Path | None:
         """Write the best checkpoint and last.ckpt; `now`: last.ckpt holds this moment's state instead."""
         if self.checkpoint is None:
             return None
@@ -178,7 +166,7 @@ class Member:
 
         `path`: where it is written as last.ckpt at the end of training (ModelCheckpoint records that path).
         """
-        position = held.position
+        position = held.materialize(self).position
         checkpoint = {"epoch": position.checkpoint_epoch, "global_step": position.step,
                       "pytorch-lightning_version": L.__version__, "state_dict": dict(held.weights),
                       "loops": position.loops(), "callbacks": self._checkpoint_callback_state(held, path),

@@ -34,7 +34,7 @@ SCHEDULES = (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR)
 
 
 class BlockState(NamedTuple):
-    """A block's optimizer state_dict (its live tensors: cut and copied per member at once) and scheduler states."""
+    """A copy of a block's optimizer state_dict and scheduler states."""
 
     optimizer: dict
     schedulers: list[dict]
@@ -90,13 +90,13 @@ class Block:
         self.scheduler_steps_this_epoch += 1
 
     def state(self) -> BlockState:
-        """The block's optimizer and scheduler states now, to be cut per member by `member_state`."""
+        """A copy of the block's optimizer and scheduler states now, to be cut per member by `member_state`."""
         schedulers = [copy_state(self.scheduler.state_dict())] if self.scheduler is not None else []
-        return BlockState(self.optimizer.state_dict(), schedulers)
+        return BlockState(copy_state(self.optimizer.state_dict()), schedulers)
 
     def member_state(self, state: dict, member: int) -> dict:
         """The optimizer state_dict member `member` would have on its own: each state tensor its row, copied."""
-        if not isinstance(self.rows, slice):
+        if not isinstance(self.rows, slice):   # the member's own optimizer: its state as it is
             return copy_state(state)
         row = member - self.first
         shapes = [p.shape for _, p in self.pairs]
