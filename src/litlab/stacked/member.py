@@ -38,9 +38,9 @@ class Member:
     log_name: str = "train.log"   # Hydra's job log file: <hydra.job.name>.log
     system: L.LightningModule = None
     datamodule: L.LightningDataModule = None
-    optimizer: torch.optim.Optimizer = None   # its own, as its system configured it; then its block's
+    optimizer: torch.optim.Optimizer = None   # the optimizer that steps it: its block's (optimizers.py)
     scheduler: object = None      # an epoch-interval scheduler, or None
-    block: Block | None = None    # the members stepped with it (optimizers.py)
+    block: Block | None = None    # it and the members stepped with it
     index: int = 0                # its index along the stack's member dimension
     generator: torch.Generator = None   # its dropout masks' random stream
     rng: dict | None = None       # Python's, NumPy's and torch's generator states after it was built (Resumable)
