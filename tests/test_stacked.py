@@ -1,7 +1,9 @@
 """`hydra/launcher=stacked` through the real `python train.py -m ...`: each member equals its single run.
 
 The reference is the basic launcher's run of the same jobs. Metrics agree to 1e-4 relative (measured:
-about 1e-6; a batched matmul sums in another order than a single one, nothing else differs).
+about 1e-6; a batched matmul sums in another order than a single one, nothing else differs), and so do
+the checkpoints, every key of them: weights, optimizer and scheduler states, Lightning's loop progress,
+the ModelCheckpoint state and the random generators, so `resume=` continues a member as a single run.
 """
 
 import json
@@ -21,8 +23,7 @@ NO_REPORT = ["~hydra.callbacks.sweep_report"]
 
 
 def sweep(tmp_path, name: str, *args: str, stacked: bool = True) -> subprocess.CompletedProcess:
-    # The presets (sweep=weight_decay, ...) choose the stacked launcher: the reference names the basic one.
-    launcher = ["hydra/launcher=stacked" if stacked else "hydra/launcher=basic"]
+    launcher = ["hydra/launcher=stacked" if stacked else "hydra/launcher=basic"]   # sweep= presets pick stacked
     result = run_train("-m", *args, *launcher, f"hydra.sweep.dir={tmp_path / name}", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -39,6 +40,46 @@ def assert_same_metrics(basic_dir, stacked_dir, jobs: int) -> None:
             elif key != "best_checkpoint":
                 assert member[key] == value, (job, key)
         assert member["best_checkpoint"].replace(str(stacked_dir), "") == single["best_checkpoint"].replace(str(basic_dir), "")
+        # The job's config, composed once by the stacked launcher (compose_once.py), twice by the basic one.
+        assert (stacked_dir / job / ".hydra" / "config.yaml").read_text() == (basic_dir / job / ".hydra" / "config.yaml").read_text()
+        assert_same_checkpoints(basic_dir / job, stacked_dir / job)
+
+
+def assert_same_checkpoints(single_dir, member_dir) -> None:
+    """The member's checkpoint files are its single run's: the same files, keys and values (floats to 1e-4)."""
+    files = sorted(p.name for p in (single_dir / "checkpoints").iterdir())
+    assert sorted(p.name for p in (member_dir / "checkpoints").iterdir()) == files
+    for name in files:
+        single = torch.load(single_dir / "checkpoints" / name, weights_only=False)
+        member = torch.load(member_dir / "checkpoints" / name, weights_only=False)
+        assert member.pop("stacked") is True
+        assert_same_tree(member, single, str(member_dir), str(single_dir), where=f"{member_dir.name}/{name}")
+
+
+def assert_same_tree(member, single, member_root: str, single_root: str, where: str) -> None:
+    """Equal nested checkpoint contents; paths compared below their run folders, tensors to 1e-4 relative."""
+    if isinstance(single, str):
+        assert member.replace(member_root, "RUN") == single.replace(single_root, "RUN"), where
+    elif isinstance(single, dict):
+        rename = {k.replace(member_root, "RUN") if isinstance(k, str) else k: v for k, v in member.items()}
+        expected = {k.replace(single_root, "RUN") if isinstance(k, str) else k: v for k, v in single.items()}
+        assert set(rename) == set(expected), (where, set(rename) ^ set(expected))
+        for key, value in expected.items():
+            assert_same_tree(rename[key], value, member_root, single_root, f"{where}.{key}")
+    elif isinstance(single, (list, tuple)):
+        assert type(member) is type(single) and len(member) == len(single), where
+        for i, (m, s) in enumerate(zip(member, single)):
+            assert_same_tree(m, s, member_root, single_root, f"{where}[{i}]")
+    elif isinstance(single, torch.Tensor):
+        assert member.shape == single.shape and member.dtype == single.dtype, where
+        if single.is_floating_point():
+            torch.testing.assert_close(member, single, rtol=1e-4, atol=1e-7, msg=where)
+        else:
+            assert torch.equal(member, single), where
+    elif isinstance(single, float):
+        assert member == pytest.approx(single, rel=1e-4, abs=1e-7), where
+    else:
+        assert member == single, where
 
 
 def test_iris_optimizer_grid_equals_the_basic_launchers_runs(tmp_path):
@@ -72,7 +113,8 @@ def test_iris_optimizer_grid_equals_the_basic_launchers_runs(tmp_path):
 
 
 def test_weight_decay_study_equals_the_basic_launchers_runs(tmp_path):
-    grid = ["sweep=weight_decay", "regularization.l2=0,3", "seed=0,1", "trainer.max_epochs=10", *QUICK, *NO_REPORT]
+    # Validation every 5 epochs: the last one at epoch 9, two epochs before the end (last.ckpt's loop state).
+    grid = ["sweep=weight_decay", "regularization.l2=0,3", "seed=0,1", "trainer.max_epochs=12", *QUICK, *NO_REPORT]
     sweep(tmp_path, "basic", *grid, stacked=False)
     sweep(tmp_path, "stacked", *grid)
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 4)
@@ -111,6 +153,37 @@ def test_groups_divergence_bad_configs_and_dropout_per_member(tmp_path):
                {k: v for k, v in metrics.items() if k not in ("best_checkpoint", "error")}
 
 
+def test_a_config_composed_to_check_the_batch_is_reused_once_and_equals_a_fresh_one(tmp_path):
+    """The sweeper composes each job to check it; the launcher takes that config instead of composing it again."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from conftest import CONF
+    from litlab.stacked.compose_once import ReusingConfigLoader
+
+    stamp = "+stamp=${now:%f}"   # a cached interpolation: resolved on the master config between check and launch
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("train", ["sweep=optimizers", stamp, f"hydra.sweep.dir={tmp_path}"],
+                                           run_mode=RunMode.MULTIRUN)
+        reusing = ReusingConfigLoader(loader)
+        jobs = [["optimizer=adam", "seed=1", stamp], ["optimizer=sgd", "seed=2", stamp]]
+        checked = [reusing.load_sweep_config(master, job) for job in jobs]   # what validate_batch_is_legal does
+        time.sleep(0.01)
+        resolved = master.stamp   # the master's resolver cache moves on after the check
+        taken = [reusing.take(master, job) for job in jobs]
+        assert all(t is c for t, c in zip(taken, checked))   # reused, not composed again
+        for job, config in zip(jobs, taken):
+            fresh = loader.load_sweep_config(master, job)
+            assert OmegaConf.to_container(config) == OmegaConf.to_container(fresh)
+            assert OmegaConf.get_cache(config) == OmegaConf.get_cache(fresh)
+            assert config.stamp == fresh.stamp == resolved
+        assert reusing.take(master, jobs[0]) is not taken[0]   # once: asked again, it composes anew
+    GlobalHydra.instance().clear()
+
+
 def test_jobs_that_cannot_stack_are_named_and_run_alone():
     from litlab.stacked.grouping import group_key, split, unstackable
 
@@ -128,12 +201,16 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     assert [len(g) for g in split(list(range(10)), 4)] == [4, 3, 3]   # hydra.launcher.max_members=4
 
 
-def test_sigterm_writes_interrupted_and_last_weights_in_every_member(tmp_path):
-    args = ["experiment=iris_optimizers", "optimizer=sgd,adam", "trainer.max_epochs=100000", *QUICK, *NO_REPORT,
-            "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path}"]
+def test_sigterm_then_resume_continues_a_member_as_its_single_run(tmp_path):
+    """SIGTERM: every member is `interrupted` with its last.ckpt; `resume=` continues one as a single run, which
+    ends with the metrics of that job's uninterrupted single run (measured: equal to the last digit, on CPU)."""
+    job = ["experiment=iris_optimizers", "model.dropout=0.3", *QUICK]   # dropout: its masks continue exactly
+    sweep_dir = tmp_path / "sweep"
+    args = [*job, "optimizer=sgd,adam", "trainer.max_epochs=100000", *NO_REPORT, "hydra/launcher=stacked",
+            f"hydra.sweep.dir={sweep_dir}"]
     process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *args], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = tmp_path / "0" / "train.log"
+    log = sweep_dir / "0" / "train.log"
     deadline = time.monotonic() + 240
     while not (log.exists() and "training jobs" in log.read_text()):
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-2000:]
@@ -141,16 +218,34 @@ def test_sigterm_writes_interrupted_and_last_weights_in_every_member(tmp_path):
     time.sleep(1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 143
-    for job in ("0", "1"):
-        metrics = read_metrics(tmp_path / job)
+    for member in ("0", "1"):
+        metrics = read_metrics(sweep_dir / member)
         assert metrics["status"] == "interrupted" and metrics["step"] > 0
-        last = torch.load(tmp_path / job / "checkpoints" / "last.ckpt", weights_only=False)
+        assert metrics["resume"] == f"python train.py resume={sweep_dir / member}"
+        last = torch.load(sweep_dir / member / "checkpoints" / "last.ckpt", weights_only=False)
         assert last["global_step"] == metrics["step"] and "network.net.1.weight" in last["state_dict"]
+
+    epochs = read_metrics(sweep_dir / "1")["epoch"] + 3   # the rest of the interrupted epoch, and two more
+    resumed = run_train(f"resume={sweep_dir / '1'}", f"trainer.max_epochs={epochs}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    straight = run_train(*job, "optimizer=adam", f"trainer.max_epochs={epochs}", f"hydra.run.dir={tmp_path / 'straight'}")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    final, expected = read_metrics(sweep_dir / "1"), read_metrics(tmp_path / "straight")
+    assert final["status"] == "completed" and final["epochs"] == expected["epochs"] == epochs
+    for key in [k for k in expected if k.startswith(("train/", "val/", "test/", "params/", "lr-"))]:
+        assert final[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-7), key
+    assert len(json.loads((sweep_dir / "1" / "run.json").read_text())["resumed"]) == 1
+
+
+def test_a_stacked_checkpoint_without_loop_state_is_refused_by_resume(tmp_path):
+    """Stacked checkpoints written before they carried Lightning's loop state cannot be resumed: said in one line."""
     from litlab.checkpoints import resume_checkpoint
     from litlab.errors import LitlabError
 
-    with pytest.raises(LitlabError, match="written by a stacked sweep.*init_from="):   # said, not a traceback
-        resume_checkpoint(None, str(tmp_path / "0"))
+    old = tmp_path / "old.ckpt"
+    torch.save({"state_dict": {"network.net.1.weight": torch.zeros(2, 2)}, "epoch": 3, "stacked": True}, old)
+    with pytest.raises(LitlabError, match="older stacked sweep.*init_from="):
+        resume_checkpoint(str(old), None)
 
 
 def test_optuna_batches_of_trials_train_stacked(tmp_path):

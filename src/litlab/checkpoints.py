@@ -61,8 +61,11 @@ def resume_checkpoint(ckpt_path: str | None, resume: str | None) -> str | None:
         ckpt_path, key = str(Path(resume) / "checkpoints" / "last.ckpt"), "resume"
     else:
         key = "ckpt_path"
-    if ckpt_path and read_checkpoint(ckpt_path, key).get("stacked"):
-        # Its weights and optimizer state are the member's, but not Lightning's loop state (litlab/stacked/member.py).
-        raise LitlabError(f"{key}={ckpt_path} was written by a stacked sweep (hydra/launcher=stacked), which cannot "
-                          f"be resumed; start a new run from its weights with init_from={ckpt_path}")
+    if ckpt_path:
+        checkpoint = read_checkpoint(ckpt_path, key)
+        if checkpoint.get("stacked") and "loops" not in checkpoint:
+            # A stacked member's checkpoint from before they carried Lightning's loop state (litlab/stacked/progress.py).
+            raise LitlabError(f"{key}={ckpt_path} was written by an older stacked sweep (hydra/launcher=stacked) "
+                              f"without the loop state a resume needs; start a new run from its weights with "
+                              f"init_from={ckpt_path}")
     return ckpt_path

@@ -32,6 +32,11 @@ class StackedLauncher(Launcher):
         self.hydra_context: Optional[HydraContext] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from litlab.stacked.compose_once import ReusingConfigLoader
+
+        # The sweeper shares this context: the configs it composes to check a batch are kept for launch().
+        if not isinstance(hydra_context.config_loader, ReusingConfigLoader):
+            hydra_context.config_loader = ReusingConfigLoader(hydra_context.config_loader)
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:

@@ -1,6 +1,7 @@
 """What `hydra/launcher=stacked` does with a sweep's jobs: group them, run each group as one model.
 
-1. Every job's config is composed (Hydra's `load_sweep_config`, as the basic launcher does).
+1. Every job's config is composed (Hydra's `load_sweep_config`, as the basic launcher does), or taken as
+   the sweeper composed it to check the batch (compose_once.py).
 2. Jobs that cannot stack (grouping.unstackable), and groups of one, run one after another through
    Hydra's `run_job` with the task function: exactly the basic launcher's run.
 3. Each group's jobs first pass through `run_job` too, with a task that checks the job's config and keeps
@@ -10,7 +11,6 @@
    value is then filled in, in the order the sweeper gave the jobs.
 """
 
-import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +32,10 @@ class Job:
 
 
 class _Pending:
-    """The return value of a job whose training happens later, with its group."""
+    """The return value of a job whose training happens later, with its group: the job's config."""
 
-    def __init__(self, cfg: DictConfig, hydra_cfg: DictConfig):
-        self.cfg, self.hydra_cfg = cfg, hydra_cfg
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
 
 
 def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
@@ -45,7 +45,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = []
     for offset, overrides in enumerate(job_overrides):
-        job_config = launcher.hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        job_config = launcher.hydra_context.config_loader.take(config, list(overrides))
         with open_dict(job_config):
             job_config.hydra.job.id = job_config.hydra.job.num = initial_job_idx + offset
         jobs.append(Job(initial_job_idx + offset, list(overrides), job_config))
@@ -103,9 +103,10 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
             _check_model_fits_data(cfg)
         except Exception:
             return launcher.task_function(cfg)
-        kept = copy.deepcopy(cfg)
-        kept.paths.output_dir = HydraConfig.get().runtime.output_dir
-        return _Pending(kept, copy.deepcopy(HydraConfig.instance().cfg))
+        # `cfg` is the job's own copy (run_job made it for this task; nothing else changes it), as is the Hydra
+        # config run_job keeps in the JobReturn: both are taken as they are, not copied again.
+        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
+        return _Pending(cfg)
 
     returns = {}
     for job in chunk:
@@ -115,8 +116,9 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
     # Hydra's on_job_end callbacks have seen these jobs already, when their folders were made.
     pending = {idx: ret for idx, ret in returns.items()
                if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, _Pending)}
-    members = [(idx, ret.return_value) for idx, ret in pending.items()]
-    values = train_group([(idx, p.cfg, p.hydra_cfg) for idx, p in members], group=sorted(pending))
-    for (idx, _), value in zip(members, values):
+    members = list(pending)
+    values = train_group([(idx, pending[idx].return_value.cfg, pending[idx].hydra_cfg) for idx in members],
+                         group=sorted(pending))
+    for idx, value in zip(members, values):
         returns[idx].return_value = value
     return returns

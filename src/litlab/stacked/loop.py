@@ -22,6 +22,9 @@ from litlab.callbacks.resumable import rng_states, set_rng_states
 from litlab.data.batching import IndexBatchSampler
 from litlab.run import load_data, system_for
 from litlab.stacked.member import Member
+from litlab.stacked.optimizers import Block, form_blocks
+from litlab.stacked.progress import Position
+from litlab.stacked.snapshot import Snapshot
 from litlab.stacked.system import StackedSystem
 
 log = logging.getLogger("litlab.stacked")
@@ -30,7 +33,11 @@ PROGRESS_EVERY_S = 10.0   # seconds between progress lines in the log
 
 
 class Stopped(Exception):
-    """SIGTERM arrived: stop at the end of this step, as Lightning does."""
+    """Ctrl-C or SIGTERM arrived: stop at the end of this step, as Lightning does."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_status = 130 if signum == signal.SIGINT else 143
 
 
 def device_for(accelerator: str) -> torch.device:
@@ -71,14 +78,30 @@ def build(members: list[Member], device: torch.device) -> tuple[list[Member], li
             generator.set_state(torch.get_rng_state())
         else:
             generator.manual_seed(cfg.seed)
+        member.generator = generator
+        if any(c and c.get("_target_") == RESUMABLE for c in (cfg.get("callbacks") or {}).values()):
+            member.rng = rng_states()   # its single run's checkpoints carry them (the torch one moves on: its masks)
         built.append(member)
         generators.append(generator)
     return built, generators
 
 
-def attach_optimizers(members: list[Member]) -> None:
-    """Each member's optimizer and scheduler from its own system, as Lightning would configure them."""
-    for member in members:
+RESUMABLE = "litlab.callbacks.resumable.Resumable"
+
+
+def attach_optimizers(members: list[Member], stacked: StackedSystem) -> list[Block]:
+    """Each member's optimizer and scheduler from its own system, as Lightning would configure them, in blocks.
+
+    Called once the members' parameters are views of the stack; members that step alike share one
+    optimizer over their rows of it (optimizers.py).
+    """
+    optimizers, schedulers = {}, {}
+    for m, member in enumerate(members):
+        member.index = m
+        # Its state_dict entries: the index of the stacked parameter it is a row of, or (a buffer) itself.
+        stacked_index = {id(views[m]): i for i, (_, views) in enumerate(stacked.views)}
+        member.weights = [(key, stacked_index.get(id(value), value.detach()))
+                          for key, value in member.system.state_dict(keep_vars=True).items()]
         try:
             configured = member.system.configure_optimizers()
         except Exception as error:
@@ -86,32 +109,42 @@ def attach_optimizers(members: list[Member]) -> None:
             member.fail("failed", error=str(error))
             continue
         if isinstance(configured, dict):
-            member.optimizer, member.scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+            optimizers[m], schedulers[m] = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
         else:
-            member.optimizer = configured
+            optimizers[m] = configured
+    make_schedulers = {m: members[m].system.scheduler_factory for m in schedulers}
+    blocks = form_blocks(optimizers, schedulers, make_schedulers, [p for p, _ in stacked.views],
+                         [[views[m] for _, views in stacked.views] for m in range(len(members))])
+    for block in blocks:
+        for m in block.members:
+            members[m].block, members[m].optimizer, members[m].scheduler = block, block.optimizer, block.scheduler
+    return blocks
 
 
 class Totals:
-    """An epoch's sums per member: loss times batch size, the scores' sums (StackedSystem.score_sums), samples."""
+    """An epoch's sums per member: loss times batch size, the scores' sums (StackedSystem.sums), sample count."""
 
-    def __init__(self):
-        self.loss, self.sums, self.count = 0.0, {}, 0
+    def __init__(self, stacked: StackedSystem):
+        self.stacked, self.loss, self.sums, self.count = stacked, 0.0, {}, 0
 
-    def add(self, losses: torch.Tensor, sums: dict[str, torch.Tensor], size: int) -> None:
+    def add(self, losses: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
+        size = target.shape[1]
         self.loss = self.loss + losses * size
-        self.sums = {key: self.sums.get(key, 0.0) + value for key, value in sums.items()}
+        for name, value in self.stacked.sums(output, target).items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
         self.count += size
 
-    def values(self, stage: str, stacked: StackedSystem) -> list[dict]:
-        """Each member's epoch metrics, `{stage}/loss` and its scores."""
-        columns = {"loss": self.loss / self.count, **stacked.epoch_scores(self.sums, self.count)}
-        rows = zip(*(values.tolist() for values in columns.values()))
-        return [{f"{stage}/{name}": value for name, value in zip(columns, row)} for row in rows]
+    def values(self, stage: str) -> list[dict]:
+        """Per member, `{stage}/loss` and each score, as Python numbers (one read of the device)."""
+        columns = {f"{stage}/loss": self.loss / self.count,
+                   **{f"{stage}/{name}": value for name, value in self.stacked.scores(self.sums, self.count).items()}}
+        names, table = list(columns), torch.stack(list(columns.values()), dim=1).tolist()
+        return [dict(zip(names, row)) for row in table]
 
 
 class StackedLoop:
-    def __init__(self, members: list[Member], stacked: StackedSystem, device: torch.device):
-        self.members, self.stacked, self.device = members, stacked, device
+    def __init__(self, members: list[Member], stacked: StackedSystem, blocks: list[Block], device: torch.device):
+        self.members, self.stacked, self.blocks, self.device = members, stacked, blocks, device
         cfg = members[0].cfg
         self.max_epochs = cfg.trainer.max_epochs
         self.val_every = cfg.trainer.get("check_val_every_n_epoch") or 1
@@ -126,9 +159,13 @@ class StackedLoop:
         sizes = {len(d.splits["train"][0]) for d in self.datamodules}
         if len(sizes) > 1:
             raise ValueError(f"the members' training splits differ in size ({sorted(sizes)})")
-        self.step, self.epoch = 0, 0
+        data = self.datamodules[0]
+        self.train_batches = len(IndexBatchSampler(sizes.pop(), data.batch_size, True, data.drop_last))
+        self.val_batches = len(IndexBatchSampler(len(data.splits["val"][0]), data.batch_size, False))
+        self.step, self.epoch, self.batch = 0, 0, 0   # steps in all; the epoch in progress; batches done in it
+        self.validated_this_epoch = self.validated_before = False
         self.pending: list[tuple[int, int, torch.Tensor]] = []   # (epoch, step, members' losses) not yet checked
-        self.stop_signal = False
+        self.stop_signal: int | None = None
 
     @property
     def running(self) -> list[int]:
@@ -152,38 +189,62 @@ class StackedLoop:
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self) -> None:
-        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
-        log.info("training jobs %s as one model on %s (hydra/launcher=stacked)",
-                 ", ".join(str(m.job) for m in self.members), self.device)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+        log.info("training jobs %s as one model on %s, with %d optimizer(s) (hydra/launcher=stacked)",
+                 ", ".join(str(m.job) for m in self.members), self.device, len(self.blocks))
         try:
             self._fit()
-        except (KeyboardInterrupt, Stopped) as stop:
+        except Stopped as stop:
             self._interrupted()
-            raise SystemExit(143 if isinstance(stop, Stopped) else 130) from None
+            raise SystemExit(stop.exit_status) from None
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
-    def _on_sigterm(self, signum, frame) -> None:
-        self.stop_signal = True
+    def _on_signal(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM: stop at the end of the step (a second Ctrl-C stops at once, without checkpoints)."""
+        if self.stop_signal == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+
+    def position(self, moment: str, block: Block) -> Position:
+        """Where the members of `block` stand now, as Lightning's loops would count it (progress.py)."""
+        return Position(moment, self.epoch, self.batch, self.step, self.train_batches, self.val_batches,
+                        self.validated_this_epoch, self.validated_before, block.scheduler_steps,
+                        block.scheduler_steps_this_epoch, saves_on_train_epoch_end=self.val_every == 1)
+
+    def snapshot(self, blocks: list[Block]) -> Snapshot:
+        """A copy of the stack and of `blocks`' optimizer states now, for the members' checkpoints."""
+        return Snapshot([p for p, _ in self.stacked.views], blocks)
+
+    def active_blocks(self) -> list[Block]:
+        running = set(self.running)
+        return [block for block in self.blocks if running.intersection(block.members)]
 
     def _fit(self) -> None:
         last_note = time.monotonic()
         for self.epoch in range(self.max_epochs):
             if not self.running:
                 break
+            self.batch, self.validated_this_epoch = 0, False
+            for block in self.blocks:
+                block.scheduler_steps_this_epoch = 0
             if self.lr_monitor:
                 for m in self.running:
                     if self.members[m].loggers:
                         self.members[m].log_metrics(self.members[m].lr_metrics(), self.step)
             self._train_epoch()
             self._check_divergence()
-            running = self.running
-            for m in running:
-                scheduler = self.members[m].scheduler
-                if scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau):
-                    scheduler.step()
+            running, blocks = self.running, self.active_blocks()
+            for block in blocks:   # epoch-interval schedulers step after the last batch, before validation
+                if not isinstance(block.scheduler, ReduceLROnPlateau):
+                    block.step_scheduler()
             validated = (self.epoch + 1) % self.val_every == 0
             val = self.evaluate("val") if validated else None
+            self.validated_this_epoch = validated
+            self.validated_before = self.validated_before or validated
+            checkpointed = validated and any(self.members[m].checkpoint is not None for m in running)
+            snapshot = self.snapshot(blocks) if checkpointed else None   # one copy of the stack, for all members
             for m in running:
                 member = self.members[m]
                 values = {**self.train_totals[m], "params/weight_norm": member.system.weight_norm()}
@@ -191,18 +252,18 @@ class StackedLoop:
                 if val is not None:
                     values.update(val[m])
                 member.log_metrics(values, self.step - 1, epoch=self.epoch)
-                if validated:
-                    member.save_checkpoints(self.epoch, self.step)
-                if isinstance(member.scheduler, ReduceLROnPlateau) and val is not None:
-                    member.scheduler.step(member.metrics["val/loss"])
+                if validated and member.checkpoint is not None:
+                    member.save_checkpoints(self.position("validated", member.block), snapshot)
+            for block in blocks:   # ReduceLROnPlateau after validation, on its (one) member's val/loss
+                if isinstance(block.scheduler, ReduceLROnPlateau) and val is not None:
+                    block.step_scheduler(self.members[block.first].metrics["val/loss"])
             if time.monotonic() - last_note > PROGRESS_EVERY_S or self.epoch + 1 == self.max_epochs:
                 last_note = time.monotonic()
                 log.info("epoch %d/%d: %d of %d members training", self.epoch + 1, self.max_epochs,
                          len(self.running), len(self.members))
-        self.epoch = self.max_epochs
 
     def _train_epoch(self) -> None:
-        stacked, totals = self.stacked, Totals()
+        stacked, totals = self.stacked, Totals(self.stacked)
         stacked.network.train()
         for x, y in self.batches("train", shuffle=True):
             running = self.running
@@ -213,16 +274,18 @@ class StackedLoop:
             total = losses + stacked.penalty()   # what each single run's training_step returns
             # Members no longer training (diverged) add nothing, not even a NaN, to the objective.
             objective = torch.where(active, total, torch.zeros_like(total)).sum()
-            stacked.step(objective, {m: self.members[m].optimizer for m in running})
+            stacked.step(objective, self.active_blocks())
             with torch.no_grad():
-                totals.add(losses.detach(), stacked.score_sums(output.detach(), y), y.shape[1])
+                totals.add(losses.detach(), output.detach(), y)
             self.pending.append((self.epoch, self.step, total.detach()))
             self.step += 1
+            self.batch += 1
             if self.check_every and len(self.pending) >= self.check_every:
                 self._check_divergence()
-            if self.stop_signal:
-                raise Stopped
-        self.train_totals = totals.values("train", stacked)
+            # A signal at the epoch's last batch is taken one step later: there Lightning validates first.
+            if self.stop_signal is not None and self.batch < self.train_batches:
+                raise Stopped(self.stop_signal)
+        self.train_totals = totals.values("train")
 
     def _check_divergence(self) -> None:
         """A member whose training loss became NaN or infinite stops; its metrics.json says where."""
@@ -248,20 +311,26 @@ class StackedLoop:
     @torch.no_grad()
     def evaluate(self, split: str) -> list[dict]:
         self.stacked.network.eval()
-        totals = Totals()
+        totals = Totals(self.stacked)
         for x, y in self.batches(split, shuffle=False):
             output = self.stacked.network(x)
-            totals.add(self.stacked.losses(output, y), self.stacked.score_sums(output, y), y.shape[1])
-        return totals.values(split, self.stacked)
+            totals.add(self.stacked.losses(output, y), output, y)
+        return totals.values(split)
 
     # -- the end -------------------------------------------------------------------------------------
     def test(self) -> list[float | None]:
         """Each completed member's best checkpoint on its test split; metrics.json; the values the jobs return."""
         running = self.running
+        self.epoch = self.max_epochs - 1   # the last epoch: last.ckpt is the state at the end of training
+        snapshot = self.snapshot(self.active_blocks())
+        for m in running:
+            member = self.members[m]
+            if member.checkpoint is not None and member.save_last:
+                member.last_state = member.hold(self.position("end", member.block), snapshot)
         for m in running:
             member = self.members[m]
             if member.best_state is not None:   # its best weights into its slice of the stacked network
-                member.system.load_state_dict(member.best_state["state_dict"])
+                member.system.load_state_dict(member.best_state.materialize(member).weights)
         tested = self.evaluate("test")
         values = [None] * len(self.members)
         for m in running:
@@ -282,8 +351,11 @@ class StackedLoop:
         instantiate(self.grid).on_test_end(trainer, member.system)
 
     def _interrupted(self) -> None:
+        snapshot = self.snapshot(self.active_blocks())
         for m in self.running:
             member = self.members[m]
-            path = member.write_checkpoints(now=(self.epoch, self.step))
-            member.fail("interrupted", epoch=self.epoch, step=self.step)
-            member.log.warning("interrupted at epoch %d, step %d; saved %s", self.epoch, self.step, path)
+            path = member.write_checkpoints(now=(self.position("interrupted", member.block), snapshot))
+            member.fail("interrupted", epoch=self.epoch, step=self.step,
+                        resume=f"python train.py resume={member.output_dir}")
+            member.log.warning("interrupted at epoch %d, step %d; saved %s. Resume with: python train.py resume=%s",
+                               self.epoch, self.step, path, member.output_dir)

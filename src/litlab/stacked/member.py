@@ -3,6 +3,10 @@
 What a single run's Trainer and callbacks write, written here for one member: TensorBoard scalars (at the
 steps Lightning uses) and HParams, `checkpoints/` (the best by the monitored metric and `last.ckpt`, as
 ordinary single-model Lightning checkpoints), `metrics.json`, `run.json` and lines in `train.log`.
+
+A checkpoint is what the single run's would be at the same moment: the weights, the optimizer and
+scheduler states, Lightning's loop progress (progress.py) and the ModelCheckpoint and Resumable callbacks'
+states, so `python train.py resume=JOB_DIR` continues the member as a single run (Trainer.fit(ckpt_path=...)).
 """
 
 import json
@@ -19,6 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.checkpoints import AtomicCheckpointIO
 from litlab.run import _number, _print_summary, _write_metrics, log_hparams
+from litlab.stacked.optimizers import Block
+from litlab.stacked.progress import Position
+from litlab.stacked.snapshot import Held, Snapshot
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"   # Hydra's job log format
 
@@ -31,18 +38,24 @@ class Member:
     log_name: str = "train.log"   # Hydra's job log file: <hydra.job.name>.log
     system: L.LightningModule = None
     datamodule: L.LightningDataModule = None
-    optimizer: torch.optim.Optimizer = None
+    optimizer: torch.optim.Optimizer = None   # the optimizer that steps it: its block's (optimizers.py)
     scheduler: object = None      # an epoch-interval scheduler, or None
+    block: Block | None = None    # it and the members stepped with it
+    index: int = 0                # its index along the stack's member dimension
+    generator: torch.Generator = None   # its dropout masks' random stream
+    rng: dict | None = None       # Python's, NumPy's and torch's generator states after it was built (Resumable)
+    weights: list = field(default_factory=list)   # its state_dict: (key, index of the stacked parameter, or a tensor)
     status: str = "running"       # running, completed, diverged, failed, interrupted
     metrics: dict = field(default_factory=dict)   # the last value of every logged metric
     best_path: str = ""
     best_score: float | None = None
-    best_state: dict | None = None   # the checkpoints, in memory until the member stops (save_checkpoints)
-    last_state: dict | None = None
+    best_state: Held | None = None   # the checkpoints, in memory until the member stops (save_checkpoints)
+    last_state: Held | None = None
     loggers: list = field(default_factory=list)
     log: logging.Logger = None    # writes to the console and the member's train.log
     log_file: logging.Handler = None
     checkpoint: ModelCheckpoint | None = None
+    initial_kth_value: torch.Tensor | None = None   # the callback's kth_value before any checkpoint
     save_last: bool = False
 
     @property
@@ -64,6 +77,7 @@ class Member:
         checkpoint = next((c for c in callbacks.values() if c and _is_checkpoint(c.get("_target_"))), None)
         if checkpoint is not None and self.cfg.trainer.get("enable_checkpointing") is not False:
             self.checkpoint = instantiate(checkpoint)
+            self.initial_kth_value = self.checkpoint.kth_value
             self.save_last = bool(checkpoint.get("save_last"))
         path = write_run_info(self.output_dir, self.overrides)
         info = json.loads(path.read_text())
@@ -94,11 +108,19 @@ class Member:
             return {name: torch.tensor(groups[0]["lr"], dtype=torch.float32)}
         return {f"{name}/pg{i + 1}": torch.tensor(g["lr"], dtype=torch.float32) for i, g in enumerate(groups)}
 
-    def save_checkpoints(self, epoch: int, step: int) -> None:
+    def hold(self, position: Position, snapshot: Snapshot) -> Held:
+        """This member's checkpoint at `position`, `snapshot` being the stack's copy of that moment."""
+        rng = None
+        if self.rng is not None:   # Resumable's rng_states: the dropout masks continue from the member's stream
+            rng = {**self.rng, "torch": self.generator.get_state() if self.generator.device.type == "cpu"
+                   else self.rng["torch"]}
+        return Held(position, snapshot, self, rng, self.best_path, self.best_score)
+
+    def save_checkpoints(self, position: Position, snapshot: Snapshot) -> None:
         """After a validation: the best checkpoint by the monitored metric (one kept), and last.ckpt.
 
         Kept in memory and written when the member stops (completed, diverged, interrupted): a single run
-        writes both files after every validation, and for N small members the writes cost more than the
+        writes them every `write_interval` seconds, and for N small members the writes cost more than the
         training. A process killed outright (SIGKILL) therefore leaves no checkpoints behind.
         """
         if self.checkpoint is None:
@@ -106,42 +128,67 @@ class Member:
         monitor = self.checkpoint.monitor
         score = self.metrics.get(monitor) if monitor else None
         improved = monitor is None or (score is not None and (self.best_score is None or self._better(score)))
+        if not improved and self.best_state is not None:
+            self.best_state.materialize(self)   # its snapshot is not kept for it: only the newest is
         if not improved and not self.save_last:
             return
-        state = self._state(epoch, step)
         if improved:
-            self.best_path = self.checkpoint.format_checkpoint_name({**self.metrics, "epoch": epoch, "step": step})
-            self.best_score, self.best_state = score, state
+            self.best_path = self.checkpoint.format_checkpoint_name(
+                {**self.metrics, "epoch": position.epoch, "step": position.step})
+            self.best_score = score
+        held = self.hold(position, snapshot)
+        if improved:
+            self.best_state = held
         if self.save_last:
-            self.last_state = state
+            self.last_state = held
 
     def _better(self, score: float) -> bool:
         if math.isnan(score):
             return False
         return score < self.best_score if self.checkpoint.mode == "min" else score > self.best_score
 
-    def write_checkpoints(self, now: tuple[int, int] | None = None) -> Path | None:
-        """Write the best checkpoint and last.ckpt; `now` (epoch, step): last.ckpt holds this moment's weights."""
+    def write_checkpoints(self, now: tuple[Position, Snapshot] | None = None) -> Path | None:
+        """Write the best checkpoint and last.ckpt; `now`: last.ckpt holds this moment's state instead."""
         if self.checkpoint is None:
             return None
         if now is not None:
-            self.last_state = self._state(*now)
+            self.last_state = self.hold(*now)
         if self.best_state is not None:
-            AtomicCheckpointIO().save_checkpoint(self.best_state, self.best_path)
+            AtomicCheckpointIO().save_checkpoint(self._checkpoint(self.best_state), self.best_path)
         last = Path(self.checkpoint.dirpath) / "last.ckpt"
         if self.last_state is not None and (self.save_last or now is not None):
-            AtomicCheckpointIO().save_checkpoint(self.last_state, last)
+            AtomicCheckpointIO().save_checkpoint(self._checkpoint(self.last_state, last), last)
             return last
         return None
 
-    def _state(self, epoch: int, step: int) -> dict:
-        """A single-model Lightning checkpoint of this member as it is now (copies, not views of the stack)."""
-        state = {k: v.detach().clone() for k, v in self.system.state_dict().items()}
-        return {"epoch": epoch, "global_step": step, "pytorch-lightning_version": L.__version__,
-                "state_dict": state, "callbacks": {},
-                "optimizer_states": [_copy(self.optimizer.state_dict())],
-                "lr_schedulers": [_copy(self.scheduler.state_dict())] if self.scheduler is not None else [],
-                "hparams_name": "kwargs", "hyper_parameters": dict(self.system.hparams), "stacked": True}
+    def _checkpoint(self, held: Held, path: Path | None = None) -> dict:
+        """A single-model Lightning checkpoint of this member, as its single run would save it at that moment.
+
+        `path`: where it is written as last.ckpt at the end of training (ModelCheckpoint records that path).
+        """
+        position = held.materialize(self).position
+        checkpoint = {"epoch": position.checkpoint_epoch, "global_step": position.step,
+                      "pytorch-lightning_version": L.__version__, "state_dict": dict(held.weights),
+                      "loops": position.loops(), "callbacks": self._checkpoint_callback_state(held, path),
+                      "optimizer_states": [held.optimizer], "lr_schedulers": held.schedulers,
+                      "hparams_name": "kwargs", "hyper_parameters": dict(self.system.hparams)}
+        if held.rng is not None:
+            checkpoint["rng_states"] = held.rng
+        checkpoint["stacked"] = True   # written by hydra/launcher=stacked (run.json names the group)
+        return checkpoint
+
+    def _checkpoint_callback_state(self, held: Held, path: Path | None) -> dict:
+        """What the ModelCheckpoint callback of the single run saves: its best checkpoint, at that moment."""
+        callback = self.checkpoint
+        best = held.best_score is not None
+        callback.best_model_path = held.best_path
+        callback.best_model_score = torch.tensor(held.best_score) if best else None
+        callback.current_score = callback.best_model_score   # it records the score of each checkpoint it keeps
+        callback.best_k_models = {held.best_path: torch.tensor(held.best_score)} if best else {}
+        callback.kth_best_model_path = held.best_path if best else ""
+        callback.kth_value = torch.tensor(held.best_score) if best else self.initial_kth_value
+        callback.last_model_path = str(path) if held.position.moment == "end" and path is not None else ""
+        return {callback.state_key: callback.state_dict()}
 
     # -- at the end --------------------------------------------------------------------------------
     def finish(self, test: dict, step: int, epochs: int) -> float | None:
@@ -161,17 +208,6 @@ class Member:
     def fail(self, status: str, **record) -> None:
         self.status = status
         _write_metrics(self.cfg, {"status": status, **record})
-
-
-def _copy(tree):
-    """A copy of a state dict: tensors cloned, containers rebuilt (a tenth of copy.deepcopy's time)."""
-    if isinstance(tree, torch.Tensor):
-        return tree.detach().clone()
-    if isinstance(tree, dict):
-        return {key: _copy(value) for key, value in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_copy(value) for value in tree)
-    return tree
 
 
 def _is_checkpoint(target: str | None) -> bool:

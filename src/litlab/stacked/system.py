@@ -19,6 +19,8 @@ class StackedSystem:
         self.systems, self.task = systems, task
         self.network = StackedNetwork([s.network for s in systems], generators)
         self.scratch_loss = getattr(systems[0].network, "impl", "torch") == "scratch"
+        if any(getattr(s, "target_scaling", None) for s in systems):   # grouping.py leaves data=csv to single runs
+            raise ValueError("stacked regression takes targets in their own units (no target scaling)")
         device = next(self.network.parameters()).device
         self.l1 = torch.tensor([s.l1 for s in systems], device=device)
         self.l2_in_loss = torch.tensor([s.l2 if s.l2_impl == "scratch" else 0.0 for s in systems], device=device)
@@ -47,28 +49,27 @@ class StackedSystem:
         l2 = sum(w.pow(2).sum(dim=(1, 2)) for w in self.weights)
         return self.l1 * l1 + self.l2_in_loss / 2 * l2
 
-    def score_sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per member, the batch's sums that the epoch's scores are computed from, each (N,)."""
+    def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per member, the batch's sums the scores are computed from, each (N,): what the single run's
+        torchmetrics accumulate (MulticlassAccuracy; MeanSquaredError and R2Score)."""
         if self.task == "regression":
-            target = target.to(output.dtype)
-            return {"sse": (output - target).pow(2).sum(1), "y": target.sum(1), "y2": target.pow(2).sum(1)}
+            y = target.to(output.dtype)
+            return {"sse": (output - y).pow(2).sum(1), "sum_y": y.sum(1), "sum_y2": y.pow(2).sum(1)}
         return {"correct": (output.argmax(-1) == target).sum(1).to(output.dtype)}
 
-    def epoch_scores(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
-        """The scores each member's single run logs (its system's `make_scores`) from an epoch's sums, each (N,)."""
+    def scores(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+        """The epoch's scores per member from its summed `sums` over `count` samples, as the single run names them."""
         if self.task == "regression":
             mse = sums["sse"] / count
-            total = sums["y2"] - sums["y"] * (sums["y"] / count)   # the targets' spread, as torchmetrics' R2Score
+            total = sums["sum_y2"] - sums["sum_y"] * (sums["sum_y"] / count)   # R2Score's total sum of squares
             return {"mse": mse, "rmse": mse.sqrt(), "r2": 1 - sums["sse"] / total}
         return {"acc": sums["correct"] / count}
 
-    # -- one optimizer step per member ---------------------------------------------------------------
-    def step(self, objective: torch.Tensor, optimizers: dict[int, torch.optim.Optimizer]) -> None:
-        """Backward through the summed objective, then member m's optimizer steps on its slice of the gradients."""
+    # -- one optimizer step per block of members ----------------------------------------------------
+    def step(self, objective: torch.Tensor, blocks: list) -> None:
+        """Backward through the summed objective, then each block's optimizer steps on its rows of the gradients."""
         for p, _ in self.views:
             p.grad = None
         objective.backward()
-        for m, optimizer in optimizers.items():
-            for p, views in self.views:
-                views[m].grad = p.grad[m]
-            optimizer.step()
+        for block in blocks:
+            block.step()

@@ -34,8 +34,8 @@ def _train(members: list[Member]) -> list[float | None]:
         return list(values.values())
     try:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
-        attach_optimizers(built)
-        loop = StackedLoop(built, stacked, device)
+        blocks = attach_optimizers(built, stacked)
+        loop = StackedLoop(built, stacked, blocks, device)
         loop.fit()
         for member, value in zip(built, loop.test()):
             values[member.job] = value
