@@ -21,6 +21,15 @@ CONF = ROOT / "conf"
 # The typed schemas conf/*.yaml extend, as train.py registers them: every compose in the tests needs them.
 register_schemas()
 
+# Under pytest-xdist (pyproject's addopts: 2 workers for CI's 2 cores) each worker, and every process it starts,
+# uses one torch thread: two workers of two threads each on two cores would wait on each other. The subprocesses
+# get it through OMP_NUM_THREADS, so a run compared with a subprocess's is computed on the same thread count.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 # For a `python train.py` subprocess whose config names a class kept in tests/ (a probe callback).
 TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 
