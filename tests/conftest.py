@@ -30,6 +30,28 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
+# Files whose tests run on one worker, one after the other in the file's order: test_readme.py's commands use what
+# the earlier ones wrote in one clone folder.
+IN_ORDER = {"test_readme.py"}
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Each test goes to whichever worker is free, except those of an IN_ORDER file: one unit of work each.
+
+    xdist's own `--dist loadgroup` would do it with `xdist_group` marks, but with pytest 9.2 it does not group
+    (xdist 3.8 renames the test ids through an attribute pytest 9.2 no longer reads). Units are handed out
+    largest first, so test_readme.py, the longest, starts at once and the other worker takes the rest.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class InOrderFiles(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if Path(path).name in IN_ORDER else nodeid
+
+    return InOrderFiles(config, log)
+
 # For a `python train.py` subprocess whose config names a class kept in tests/ (a probe callback).
 TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 
@@ -83,3 +105,4 @@ def run_eval(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int
 def run_script(script: str, *args: str, cwd: Path, env: dict | None, timeout: int) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+

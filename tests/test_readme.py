@@ -93,9 +93,6 @@ def readme_commands(text: str) -> list[Command]:
 
 COMMANDS = readme_commands(README.read_text())
 
-# The commands use what earlier ones wrote in one clone folder: under pytest-xdist they all go to one worker, in order.
-pytestmark = pytest.mark.xdist_group("readme")
-
 
 def test_the_readme_has_commands_and_each_is_recognised():
     assert len(COMMANDS) > 20
