@@ -22,7 +22,6 @@ How each one runs:
 
 import os
 import re
-import runpy
 import shlex
 import subprocess
 import sys
@@ -31,7 +30,6 @@ from pathlib import Path
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 
 from conftest import ROOT
 
@@ -113,7 +111,7 @@ def clone(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.id for c in COMMANDS])
-def test_readme_command(command: Command, clone: Path, capfd, monkeypatch):
+def test_readme_command(command: Command, clone: Path, run_in_process):
     argv = [_filled(arg, clone) for arg in command.argv] + _shortening(command)
     if COMPOSE_ONLY.search(command.text):
         return _compose_and_check(argv)
@@ -139,9 +137,8 @@ def test_readme_command(command: Command, clone: Path, capfd, monkeypatch):
         return
     script = argv[1]
     if script in IN_PROCESS and not AS_PROCESS.search(" ".join(argv)):
-        code = _in_process(clone / script, argv[2:], monkeypatch, clone)
-        output = capfd.readouterr()
-        assert code == 0, f"exit status {code}\n{output.err[-3000:]}\n{output.out[-2000:]}"
+        result = run_in_process(clone / script, *argv[2:], cwd=clone)
+        assert result.returncode == 0, f"exit status {result.returncode}\n{result.stderr[-3000:]}\n{result.stdout[-2000:]}"
     else:
         result = _process([sys.executable, *argv[1:]], clone)
         assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
@@ -173,21 +170,6 @@ def _filled(arg: str, clone: Path) -> str:
         assert best, f"no epochNNN.ckpt beside {value}"
         arg = f"{key}={best[-1].relative_to(clone)}"
     return arg
-
-
-def _in_process(script: Path, args: list[str], monkeypatch, clone: Path) -> int:
-    """`python SCRIPT ARGS` run in this process: its exit status."""
-    monkeypatch.chdir(clone)
-    monkeypatch.setattr(sys, "argv", [str(script), *args])
-    GlobalHydra.instance().clear()
-    HydraConfig.instance().cfg = None
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    finally:
-        GlobalHydra.instance().clear()
-    return 0
 
 
 def _process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -234,3 +216,4 @@ def _compose_and_check(argv: list[str]) -> None:
     GlobalHydra.instance().clear()
     check_config(cfg)
     get_class(cfg.hydra.launcher._target_)
+
