@@ -111,17 +111,17 @@ def run_script(script: str, *args: str, cwd: Path, env: dict | None, timeout: in
 
 @pytest.fixture
 def run_in_process(monkeypatch, capfd):
-    """`run_in_process("train.py", *args, cwd=..., env=...)`: what run_script returns, with the script run in this
-    process through its own `if __name__ == "__main__":` (Hydra, the CLI's one-line errors, the default callbacks
+    """`run_in_process(*args, script="train.py", cwd=..., env=...)`: what run_train returns, with the script run in
+    this process through its own `if __name__ == "__main__":` (Hydra, the CLI's one-line errors, the default callbacks
     and logger), so no new interpreter imports torch and Lightning again (about 6 s of CPU each). The exit status
     is SystemExit's; an exception the script lets through (HYDRA_FULL_ERROR=1) is raised here. Tests that need a
     process of their own (signals, DDP, launchers that start processes) use run_train."""
 
-    def _run(script: str | Path, *args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    def _run(*args: str, script: str | Path = "train.py", cwd: Path = ROOT, env: dict | None = None,
+             timeout: int | None = None) -> subprocess.CompletedProcess:   # timeout: run_train's, not used here
         path = ROOT / script
         capfd.readouterr()   # what this run prints, only
-        root = logging.getLogger()
-        handlers, level = list(root.handlers), root.level
+        handlers, level = _log_handlers(), logging.getLogger().level
         with monkeypatch.context() as patch:
             patch.chdir(cwd)
             patch.setattr(sys, "argv", [str(path), *args])
@@ -136,12 +136,19 @@ def run_in_process(monkeypatch, capfd):
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
             finally:
                 GlobalHydra.instance().clear()
-                # Hydra gives the root logger a console and a train.log handler per run: close them, as a process would.
-                for handler in set(root.handlers) - set(handlers):
-                    handler.close()
-                root.handlers[:] = handlers
-                root.setLevel(level)
+                # Hydra gives the root logger a console and a train.log handler per run, Optuna its logger one on the
+                # stderr of this test (closed after it): removed and closed when the run ends, as a process ends them.
+                for logger in _log_handlers():
+                    for handler in set(logger.handlers) - set(handlers.get(logger, [])):
+                        handler.close()
+                    logger.handlers[:] = handlers.get(logger, [])
+                logging.getLogger().setLevel(level)
         printed = capfd.readouterr()
         return subprocess.CompletedProcess([str(path), *args], code, printed.out, printed.err)
 
     return _run
+
+
+def _log_handlers() -> dict[logging.Logger, list[logging.Handler]]:
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    return {logger: list(logger.handlers) for logger in loggers if isinstance(logger, logging.Logger)}

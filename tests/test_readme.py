@@ -140,8 +140,9 @@ def test_readme_command(command: Command, clone: Path, run_in_process):
         return
     script, before = argv[1], _run_folders(clone)
     if script in IN_PROCESS and not AS_PROCESS.search(" ".join(argv)):
-        result = run_in_process(clone / script, *argv[2:], cwd=clone)
-        assert result.returncode == 0, f"exit status {result.returncode}\n{result.stderr[-3000:]}\n{result.stdout[-2000:]}"
+        result = run_in_process(*argv[2:], script=clone / script, cwd=clone)
+        assert result.returncode == 0, \
+            f"exit status {result.returncode}\n{result.stderr[-3000:]}\n{result.stdout[-2000:]}"
     else:
         result = _process([sys.executable, *argv[1:]], clone)
         assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
