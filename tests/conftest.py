@@ -33,8 +33,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # Files whose tests run on one worker, one after the other in the file's order: test_readme.py's commands use what
-# the earlier ones wrote in one clone folder.
-IN_ORDER = {"test_readme.py"}
+# the earlier ones wrote in one clone folder; test_notebooks.py's notebooks share one Jupyter kernel.
+IN_ORDER = {"test_readme.py", "test_notebooks.py"}
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -43,7 +43,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     xdist's own `--dist loadgroup` would do it with `xdist_group` marks, but with pytest 9.2 it does not group
     (xdist 3.8 renames the test ids through an attribute pytest 9.2 no longer reads). Units are handed out
-    largest first, so test_readme.py, the longest, starts at once and the other worker takes the rest.
+    largest first, so test_readme.py, the longest, starts at once, test_notebooks.py on the other worker.
     """
     from xdist.scheduler import LoadScopeScheduling
 
