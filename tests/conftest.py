@@ -1,7 +1,9 @@
 """Fixtures shared by the tests: compose the real config as a user would, with outputs in tmp_path."""
 
 import json
+import logging
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,37 @@ CONF = ROOT / "conf"
 
 # The typed schemas conf/*.yaml extend, as train.py registers them: every compose in the tests needs them.
 register_schemas()
+
+# Under pytest-xdist (pyproject's addopts: 2 workers for CI's 2 cores) each worker, and every process it starts,
+# uses one torch thread: two workers of two threads each on two cores would wait on each other. The subprocesses
+# get it through OMP_NUM_THREADS, so a run compared with a subprocess's is computed on the same thread count.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+# Files whose tests run on one worker, one after the other in the file's order: test_readme.py's commands use what
+# the earlier ones wrote in one clone folder; test_notebooks.py's notebooks share one Jupyter kernel.
+IN_ORDER = {"test_readme.py", "test_notebooks.py"}
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Each test goes to whichever worker is free, except those of an IN_ORDER file: one unit of work each.
+
+    xdist's own `--dist loadgroup` would do it with `xdist_group` marks, but with pytest 9.2 it does not group
+    (xdist 3.8 renames the test ids through an attribute pytest 9.2 no longer reads). Units are handed out
+    largest first, so test_readme.py, the longest, starts at once, test_notebooks.py on the other worker.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class InOrderFiles(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if Path(path).name in IN_ORDER else nodeid
+
+    return InOrderFiles(config, log)
 
 # For a `python train.py` subprocess whose config names a class kept in tests/ (a probe callback).
 TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
@@ -74,3 +107,48 @@ def run_eval(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int
 def run_script(script: str, *args: str, cwd: Path, env: dict | None, timeout: int) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def run_in_process(monkeypatch, capfd):
+    """`run_in_process(*args, script="train.py", cwd=..., env=...)`: what run_train returns, with the script run in
+    this process through its own `if __name__ == "__main__":` (Hydra, the CLI's one-line errors, the default callbacks
+    and logger), so no new interpreter imports torch and Lightning again (about 6 s of CPU each). The exit status
+    is SystemExit's; an exception the script lets through (HYDRA_FULL_ERROR=1) is raised here. Tests that need a
+    process of their own (signals, DDP, launchers that start processes) use run_train."""
+
+    def _run(*args: str, script: str | Path = "train.py", cwd: Path = ROOT, env: dict | None = None,
+             timeout: int | None = None) -> subprocess.CompletedProcess:   # timeout: run_train's, not used here
+        path = ROOT / script
+        capfd.readouterr()   # what this run prints, only
+        handlers, level = _log_handlers(), logging.getLogger().level
+        with monkeypatch.context() as patch:
+            patch.chdir(cwd)
+            patch.setattr(sys, "argv", [str(path), *args])
+            for key, value in (env or {}).items():
+                patch.setenv(key, value)
+            GlobalHydra.instance().clear()
+            HydraConfig.instance().cfg = None
+            try:
+                runpy.run_path(str(path), run_name="__main__")
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+            finally:
+                GlobalHydra.instance().clear()
+                # Hydra gives the root logger a console and a train.log handler per run, Optuna its logger one on the
+                # stderr of this test (closed after it): removed and closed when the run ends, as a process ends them.
+                for logger in _log_handlers():
+                    for handler in set(logger.handlers) - set(handlers.get(logger, [])):
+                        handler.close()
+                    logger.handlers[:] = handlers.get(logger, [])
+                logging.getLogger().setLevel(level)
+        printed = capfd.readouterr()
+        return subprocess.CompletedProcess([str(path), *args], code, printed.out, printed.err)
+
+    return _run
+
+
+def _log_handlers() -> dict[logging.Logger, list[logging.Handler]]:
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    return {logger: list(logger.handlers) for logger in loggers if isinstance(logger, logging.Logger)}

@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import litlab
-from conftest import QUICK, ROOT, needs_fashion, read_metrics, run_train
+from conftest import QUICK, ROOT, needs_fashion, read_metrics
 from litlab import api
 from litlab.callbacks import live_plot
 
@@ -26,7 +26,7 @@ def test_import_litlab_loads_neither_lightning_nor_hydra():
     assert callable(litlab.train) and callable(litlab.sweep)
 
 
-def test_train_writes_the_run_folder_train_py_writes(tmp_path):
+def test_train_writes_the_run_folder_train_py_writes(tmp_path, run_in_process):
     """Default callbacks and logger; the same overrides through `python train.py` give the same metrics.json."""
     cwd, handlers = os.getcwd(), list(logging.getLogger().handlers)
     result = litlab.train(*IRIS, f"hydra.run.dir={tmp_path / 'api'}")
@@ -38,14 +38,14 @@ def test_train_writes_the_run_folder_train_py_writes(tmp_path):
     assert OmegaConf.load(result.run_dir / ".hydra/overrides.yaml") == IRIS   # the overrides, as typed
     assert "Seed set to 42" in (result.run_dir / "train.log").read_text()
     assert result.metrics == read_metrics(result.run_dir) and result.metrics["status"] == "completed"
-    # The same run through the CLI: the same numbers (CPU runs are deterministic).
-    cli = run_train(*IRIS, f"hydra.run.dir={tmp_path / 'cli'}")
-    assert cli.returncode == 0, cli.stderr[-2000:]
-    expected = {k: v for k, v in read_metrics(tmp_path / "cli").items() if k != "best_checkpoint"}
-    assert {k: v for k, v in result.metrics.items() if k != "best_checkpoint"} == pytest.approx(expected)
     # Nothing left behind in this process: working directory, Hydra's global state, log handlers.
     assert os.getcwd() == cwd and not GlobalHydra.instance().is_initialized()
     assert logging.getLogger().handlers == handlers
+    # The same run through train.py's own __main__: the same numbers (CPU runs are deterministic).
+    cli = run_in_process(*IRIS, f"hydra.run.dir={tmp_path / 'cli'}")
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    expected = {k: v for k, v in read_metrics(tmp_path / "cli").items() if k != "best_checkpoint"}
+    assert {k: v for k, v in result.metrics.items() if k != "best_checkpoint"} == pytest.approx(expected)
 
 
 def test_train_returns_history_network_and_config(tmp_path):

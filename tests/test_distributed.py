@@ -1,6 +1,8 @@
 """Several processes and clusters: DDP on two CPU processes, DDP inside sweeps, the submitit launchers.
 
-Each DDP run starts real processes (about 5 s of imports each), so these tests are few and short.
+Each DDP run starts real processes (about 5 s of imports each), so these tests are few and short. The README's
+`accelerator=ddp_spawn` sweep and `hydra/launcher=submitit_local` sweep are run by test_readme.py, which checks
+their job folders, metrics and report (its CHECKS); they are not run a second time here.
 """
 
 import os
@@ -8,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from hydra.utils import instantiate
 
 from conftest import QUICK, TESTS_ON_PATH, read_metrics, run_train
@@ -17,7 +18,7 @@ from litlab.run import build, main
 
 # The subprocesses also import tests/ddp_probe.py (the callback that records what each rank trained on).
 DIGITS = ["data=digits", "data.sizes=[1436,181,180]", "trainer.max_epochs=2"]   # an even training count: no padding
-SLOW = 1200   # seconds: a ddp_spawn sweep starts 8 processes, each importing torch; minutes on a busy 2-core machine
+SLOW = 1200   # seconds: each DDP process imports torch and Lightning; minutes on a busy 2-core machine
 GPUS = torch.cuda.device_count()
 needs_gpu = pytest.mark.skipif(GPUS < 1, reason="no CUDA GPU on this machine")
 needs_two_gpus = pytest.mark.skipif(GPUS < 2, reason=f"needs 2 CUDA GPUs, this machine has {GPUS}")
@@ -95,38 +96,6 @@ def test_ddp_started_by_slurm_is_allowed_in_a_multirun(make_cfg, monkeypatch):
         monkeypatch.setenv(key, value)
     _, _, trainer = build(make_cfg("data=iris", "accelerator=ddp", "hydra.mode=MULTIRUN"))
     assert trainer.strategy.cluster_environment.creates_processes_externally
-
-
-def test_ddp_spawn_inside_a_multirun(tmp_path):
-    """The combination for sweeps on one machine: 2 jobs, 2 job folders, the sweep started once."""
-    result = run_train("-m", "data=iris", "accelerator=ddp_spawn", "trainer.max_epochs=1", "data.batch_size=16,32",
-                       cwd=tmp_path, timeout=SLOW)   # default callbacks, progress bar and summary included
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["multirun"]
-    sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
-    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]   # job folders
-    assert result.stdout.count("Launching 2 jobs locally") == 1
-    for job, batch_size in (("0", 16), ("1", 32)):
-        metrics = read_metrics(sweep / job)
-        assert metrics["status"] == "completed" and metrics["epochs"] == 1
-        assert f"data.batch_size={batch_size}" in yaml.safe_load((sweep / job / ".hydra" / "overrides.yaml").read_text())
-
-
-def test_submitit_local_multirun(tmp_path):
-    """hydra/launcher=submitit_local: each job in its own process, job folders and report as in a basic multirun."""
-    result = run_train("-m", "hydra/launcher=submitit_local", "data=iris", "trainer.max_epochs=1",
-                       "optimizer.lr=0.05,0.1", cwd=tmp_path, timeout=SLOW)   # default callbacks and logger
-    assert result.returncode == 0, result.stderr[-3000:]
-    sweep = only_child(only_child(tmp_path / "outputs" / "multirun"))
-    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]   # job folders
-    assert (sweep / ".submitit").is_dir()
-    report = (sweep / "report.md").read_text()   # the same sweep report as a basic multirun (litlab/report.py)
-    assert "2 runs" in report and report.count("| completed |") == 2
-    for job, lr in (("0", 0.05), ("1", 0.1)):
-        assert read_metrics(sweep / job)["status"] == "completed"
-        assert read_metrics(sweep / job)["lr-SGD/pg1"] == pytest.approx(lr)
-        assert f"optimizer.lr={lr}" in yaml.safe_load((sweep / job / ".hydra" / "overrides.yaml").read_text())
-        assert (sweep / job / "train.log").exists()
 
 
 def test_slurm_preset_asks_for_one_task_per_device(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import read_metrics, run_train
+from conftest import read_metrics
 from litlab.callbacks.divergence import Diverged, StopOnDivergence
 from litlab.run import train
 
@@ -28,9 +28,9 @@ def test_huge_learning_rate_stops_with_diverged(make_cfg, tmp_path):
     assert not list((tmp_path / "checkpoints").glob("*.ckpt")) or stopped.value.epoch > 0   # no NaN checkpoint
 
 
-def test_multirun_goes_on_after_a_diverging_job(tmp_path):
-    result = run_train("-m", "data=iris", "model=mlp", "optimizer.lr=0.1,1e12,0.05", "trainer.max_epochs=3",
-                       "callbacks.progress_bar=null", f"hydra.sweep.dir={tmp_path}")
+def test_multirun_goes_on_after_a_diverging_job(tmp_path, run_in_process):
+    result = run_in_process("-m", "data=iris", "model=mlp", "optimizer.lr=0.1,1e12,0.05", "trainer.max_epochs=3",
+                            "callbacks.progress_bar=null", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     statuses = [json.loads((tmp_path / str(job) / "metrics.json").read_text())["status"] for job in range(3)]
     assert statuses == ["completed", "diverged", "completed"]

@@ -5,7 +5,7 @@ import json
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import QUICK, compose_config, read_metrics, run_eval
+from conftest import QUICK, compose_config, read_metrics
 from litlab.errors import LitlabError
 from litlab.evaluate import evaluate
 from litlab.run import train
@@ -27,9 +27,9 @@ def iris_run(tmp_path_factory):
     return folder
 
 
-def test_eval_reproduces_the_reported_test_metrics(iris_run, tmp_path):
+def test_eval_reproduces_the_reported_test_metrics(iris_run, tmp_path, run_in_process):
     reported = read_metrics(iris_run)
-    result = run_eval(f"ckpt_path={reported['best_checkpoint']}", f"hydra.run.dir={tmp_path}")
+    result = run_in_process(f"ckpt_path={reported['best_checkpoint']}", f"hydra.run.dir={tmp_path}", script="eval.py")
     assert result.returncode == 0, result.stderr[-2000:]
     evaluated = json.loads((tmp_path / "metrics.json").read_text())
     assert evaluated["split"] == "test" and evaluated["checkpoint"] == reported["best_checkpoint"]
@@ -61,6 +61,6 @@ def test_eval_refuses_data_the_checkpoint_does_not_fit(iris_run, make_eval_cfg):
         evaluate(make_eval_cfg(f"ckpt_path={ckpt}", "data=synthetic_linear"))
 
 
-def test_eval_without_a_checkpoint_says_so(tmp_path):
-    result = run_eval(f"hydra.run.dir={tmp_path}")
+def test_eval_without_a_checkpoint_says_so(tmp_path, run_in_process):
+    result = run_in_process(f"hydra.run.dir={tmp_path}", script="eval.py")
     assert result.returncode == 2 and result.stderr.strip() == "error: ckpt_path is required: add ckpt_path=..."

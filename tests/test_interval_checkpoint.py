@@ -45,7 +45,7 @@ def test_a_run_shorter_than_the_interval_writes_both_checkpoints_at_the_end(make
     assert held_best["epoch"] == int(best[-8:-5]) and held_best["global_step"] == 5 * (held_best["epoch"] + 1)
 
 
-def test_sigkill_after_the_first_write_then_resume_equals_an_uninterrupted_run(make_cfg, tmp_path):
+def test_sigkill_after_the_first_write_then_resume_equals_an_uninterrupted_run(make_cfg, tmp_path, run_in_process):
     train(make_cfg(*RUN, f"paths.output_dir={tmp_path / 'straight'}"))
     straight = read_metrics(tmp_path / "straight")
 
@@ -59,8 +59,9 @@ def test_sigkill_after_the_first_write_then_resume_equals_an_uninterrupted_run(m
     state = next(v for k, v in last["callbacks"].items() if k.startswith("IntervalCheckpoint"))
     assert (run_dir / "checkpoints" / state["best_model_path"].rsplit("/", 1)[-1]).is_file()   # the best it names is there
 
-    # The run's own overrides come back with resume=: point the probe where no checkpoint will appear.
-    resumed = run_train(f"resume={run_dir}", f"+callbacks.kill.dirpath={tmp_path / 'nowhere'}", env=TESTS_ON_PATH)
+    # The run's own overrides come back with resume=: point the probe where no checkpoint will appear (the resumed
+    # run is in this process).
+    resumed = run_in_process(f"resume={run_dir}", f"+callbacks.kill.dirpath={tmp_path / 'nowhere'}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     final = read_metrics(run_dir)
     assert final["status"] == "completed" and final["epochs"] == straight["epochs"] == 200

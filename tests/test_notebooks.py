@@ -1,14 +1,18 @@
 """Every notebook in notebooks/ runs top to bottom in a Jupyter kernel, with its runs shortened.
 
 As papermill does, the cell tagged `parameters` is followed by an injected cell: here `extra`, the
-overrides every run of the notebook gets (fewer epochs and batches). The kernel starts in a temporary
-folder (outputs/ and the notebook's files land there) with LITLAB_DATA_DIR pointing at the checkout's data/.
+overrides every run of the notebook gets (fewer epochs and batches). The notebooks share one kernel, started
+with LITLAB_DATA_DIR pointing at the checkout's data/: before each one, an injected first cell empties the
+kernel's namespace (IPython's `%reset -f`) and moves it into a temporary folder of its own (outputs/ and the
+notebook's files land there). What stays is what a new kernel would load again: the imported modules (torch,
+Lightning and litlab, about 7 s of CPU per kernel).
 """
 
 import os
 
 import nbformat
 import pytest
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
@@ -38,6 +42,16 @@ class CountingClient(NotebookClient):
         super()._update_display_id(display_id, msg)
 
 
+@pytest.fixture(scope="module")
+def kernel():
+    """One python3 kernel for the notebooks of this file (tests/conftest.py keeps them on one xdist worker)."""
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(env={**os.environ, "LITLAB_DATA_DIR": str(ROOT / "data"),
+                              "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})
+    yield manager
+    manager.shutdown_kernel(now=True)
+
+
 def test_every_notebook_is_listed_and_stored_without_outputs():
     assert {path.stem for path in NOTEBOOKS} == set(SHORTEN)
     for path in NOTEBOOKS:
@@ -50,15 +64,22 @@ def test_every_notebook_is_listed_and_stored_without_outputs():
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=[needs_fashion] if p.stem in USES_FASHION else [], id=p.stem)
                                   for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
+def test_notebook_runs_top_to_bottom(path, tmp_path, kernel):
     notebook = nbformat.read(path, as_version=4)
     at = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
     notebook.cells.insert(at + 1, new_code_cell(f"extra = {SHORTEN[path.stem]!r}   # injected by the test"))
-    monkeypatch.setenv("LITLAB_DATA_DIR", str(ROOT / "data"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    # As a new kernel would start: no names defined (not even `os`), in a folder of its own.
+    notebook.cells.insert(0, new_code_cell(f"get_ipython().run_line_magic('reset', '-f')\n"
+                                           f"__import__('os').chdir({str(tmp_path)!r})   # injected by the test"))
+    if not kernel.is_alive():   # a notebook before this one killed it
+        kernel.restart_kernel(now=True)
     CountingClient.updates = 0
-    client = CountingClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()   # raises CellExecutionError, naming the cell, on any error
+    client = CountingClient(notebook, km=kernel, timeout=600)
+    try:
+        client.execute()   # raises CellExecutionError, naming the cell, on any error
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
     assert list((tmp_path / "outputs").rglob("metrics.json")), "no run wrote its metrics.json"
     # The live plot: one figure (a PNG display) per run, or per sweep, updated in place; no progress bar text.
     for cell in notebook.cells:

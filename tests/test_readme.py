@@ -16,13 +16,14 @@ How each one runs:
   for anything);
 - `tensorboard --logdir DIR` with `--inspect` (it reads the event files and exits instead of serving);
 - `make test` with `PYTEST_ARGS=--collect-only` (it is the suite that runs this test);
+- the commands CHECKS names are checked further, for what the README says they do (the ddp_spawn and
+  submitit_local sweeps: no other test runs them again);
 - commands the README marks `# needs a GPU`, `# needs GPUs` or `# needs Slurm` are composed and their values
   checked, not run, and say so in the test id.
 """
 
 import os
 import re
-import runpy
 import shlex
 import subprocess
 import sys
@@ -30,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 
-from conftest import ROOT
+from conftest import ROOT, read_metrics
 
 README = ROOT / "README.md"
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
@@ -113,7 +114,7 @@ def clone(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.id for c in COMMANDS])
-def test_readme_command(command: Command, clone: Path, capfd, monkeypatch):
+def test_readme_command(command: Command, clone: Path, run_in_process):
     argv = [_filled(arg, clone) for arg in command.argv] + _shortening(command)
     if COMPOSE_ONLY.search(command.text):
         return _compose_and_check(argv)
@@ -137,14 +138,17 @@ def test_readme_command(command: Command, clone: Path, capfd, monkeypatch):
         assert result.returncode == 0 and "Processing event files" in result.stdout + result.stderr, result.stderr
         assert "Found event files in:" in result.stdout + result.stderr, result.stdout[-2000:]
         return
-    script = argv[1]
+    script, before = argv[1], _run_folders(clone)
     if script in IN_PROCESS and not AS_PROCESS.search(" ".join(argv)):
-        code = _in_process(clone / script, argv[2:], monkeypatch, clone)
-        output = capfd.readouterr()
-        assert code == 0, f"exit status {code}\n{output.err[-3000:]}\n{output.out[-2000:]}"
+        result = run_in_process(*argv[2:], script=clone / script, cwd=clone)
+        assert result.returncode == 0, \
+            f"exit status {result.returncode}\n{result.stderr[-3000:]}\n{result.stdout[-2000:]}"
     else:
         result = _process([sys.executable, *argv[1:]], clone)
         assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+    for pattern, check in CHECKS:
+        if re.search(pattern, command.text.split("#")[0]):
+            check(argv, result, _run_folders(clone) - before)
 
 
 def _shortening(command: Command) -> list[str]:
@@ -173,21 +177,6 @@ def _filled(arg: str, clone: Path) -> str:
         assert best, f"no epochNNN.ckpt beside {value}"
         arg = f"{key}={best[-1].relative_to(clone)}"
     return arg
-
-
-def _in_process(script: Path, args: list[str], monkeypatch, clone: Path) -> int:
-    """`python SCRIPT ARGS` run in this process: its exit status."""
-    monkeypatch.chdir(clone)
-    monkeypatch.setattr(sys, "argv", [str(script), *args])
-    GlobalHydra.instance().clear()
-    HydraConfig.instance().cfg = None
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    finally:
-        GlobalHydra.instance().clear()
-    return 0
 
 
 def _process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -234,3 +223,41 @@ def _compose_and_check(argv: list[str]) -> None:
     GlobalHydra.instance().clear()
     check_config(cfg)
     get_class(cfg.hydra.launcher._target_)
+
+
+# -- what some commands leave, beyond exit status 0 -------------------------------------------------------
+def _run_folders(clone: Path) -> set[Path]:
+    return {*(clone / "outputs").glob("runs/*/*"), *(clone / "outputs").glob("multirun/*/*")}
+
+
+def _sweep_jobs(argv: list[str], new: set[Path], key: str) -> tuple[Path, list[str]]:
+    """The one sweep folder the command made (and no run folder), with a completed job per value of `key`."""
+    assert len(new) == 1 and next(iter(new)).parent.parent.name == "multirun", f"new run and sweep folders: {new}"
+    sweep = next(iter(new))
+    values = next(a for a in argv if a.startswith(f"{key}=")).split("=", 1)[1].split(",")
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == [str(i) for i in range(len(values))]
+    for job, value in enumerate(values):
+        metrics = read_metrics(sweep / str(job))
+        assert metrics["status"] == "completed" and metrics["epochs"] == 1, metrics   # SHORT_RUN: 1 epoch
+        assert f"{key}={value}" in yaml.safe_load((sweep / str(job) / ".hydra" / "overrides.yaml").read_text())
+    return sweep, values
+
+
+def _ddp_spawn_sweep(argv: list[str], result, new: set[Path]) -> None:
+    """DDP inside a multirun: one job folder per job, the sweep started once (`ddp` would start it again)."""
+    _, values = _sweep_jobs(argv, new, "optimizer.lr")
+    assert result.stdout.count(f"Launching {len(values)} jobs locally") == 1, result.stdout[-2000:]
+
+
+def _submitit_local_sweep(argv: list[str], result, new: set[Path]) -> None:
+    """Each job in a process of its own: job folders, train.log and the sweep report as in a basic multirun."""
+    sweep, values = _sweep_jobs(argv, new, "optimizer.lr")
+    assert (sweep / ".submitit").is_dir()
+    report = (sweep / "report.md").read_text()
+    assert f"{len(values)} runs" in report and report.count("| completed |") == len(values)
+    for job, value in enumerate(values):
+        assert read_metrics(sweep / str(job))["lr-SGD/pg1"] == pytest.approx(float(value))
+        assert (sweep / str(job) / "train.log").exists()
+
+
+CHECKS = [(r"accelerator=ddp_spawn", _ddp_spawn_sweep), (r"hydra/launcher=submitit_local", _submitit_local_sweep)]

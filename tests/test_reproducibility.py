@@ -3,7 +3,7 @@
 import json
 
 import litlab
-from conftest import read_metrics, run_train
+from conftest import read_metrics
 from litlab.run import train
 
 
@@ -22,9 +22,9 @@ def test_same_seed_same_metrics_with_dropout_and_index_batches(make_cfg, tmp_pat
     assert read_metrics(tmp_path / "c")["train/loss"] != results[0]["train/loss"]
 
 
-def test_run_folder_holds_config_overrides_version_and_commit(tmp_path):
-    result = run_train("data=iris", "model=softmax", "trainer.max_epochs=1", "callbacks.progress_bar=null",
-                       f"hydra.run.dir={tmp_path}")
+def test_run_folder_holds_config_overrides_version_and_commit(tmp_path, run_in_process):
+    result = run_in_process("data=iris", "model=softmax", "trainer.max_epochs=1", "callbacks.progress_bar=null",
+                            f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "_target_: litlab.data.iris.IrisDataModule" in (tmp_path / ".hydra" / "config.yaml").read_text()
     assert "- model=softmax" in (tmp_path / ".hydra" / "overrides.yaml").read_text()

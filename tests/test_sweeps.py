@@ -11,15 +11,16 @@ from conftest import CONF, QUICK, read_metrics, run_train
 TINY = ["data=iris", "trainer.max_epochs=2"]
 
 
-def sweep(tmp_path, *args: str):
-    result = run_train("-m", *args, f"hydra.sweep.dir={tmp_path}", timeout=600)
+def sweep(run, tmp_path, *args: str):
+    """`python train.py -m ARGS` into tmp_path, through `run`: run_in_process, or run_train for a process."""
+    result = run("-m", *args, f"hydra.sweep.dir={tmp_path}", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
-def test_grid_sweep_with_a_failing_job_reports_all(tmp_path):
+def test_grid_sweep_with_a_failing_job_reports_all(tmp_path, run_in_process):
     """model=linreg cannot fit Iris: those jobs fail, the others complete, and the report shows both."""
-    result = sweep(tmp_path, *TINY, *QUICK, "model=softmax,linreg", "optimizer.lr=0.01,0.1", "seed=0,1")
+    result = sweep(run_in_process, tmp_path, *TINY, *QUICK, "model=softmax,linreg", "optimizer.lr=0.01,0.1", "seed=0,1")
     table = pd.read_csv(tmp_path / "report.csv")
     assert len(table) == 8 and {"model", "optimizer.lr", "seed"} <= set(table.columns)
     failed, done = table[table["model"] == "linreg"], table[table["model"] == "softmax"]
@@ -41,7 +42,8 @@ def test_grid_sweep_with_a_failing_job_reports_all(tmp_path):
 
 def test_joblib_launcher_runs_lightning_jobs_in_parallel(tmp_path):
     """Two jobs in joblib's loky worker processes, with the rich progress bar left on."""
-    sweep(tmp_path, *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optimizer=sgd,adam")
+    # A process of its own, as test_readme.py runs every launcher that starts processes.
+    sweep(run_train, tmp_path, *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optimizer=sgd,adam")
     for job in ("0", "1"):
         metrics = read_metrics(tmp_path / job)
         assert metrics["status"] == "completed" and metrics["epochs"] == 2
@@ -49,9 +51,10 @@ def test_joblib_launcher_runs_lightning_jobs_in_parallel(tmp_path):
     assert list(table["optimizer"]) == ["sgd", "adam"] and (tmp_path / "learning_curves.png").exists()
 
 
-def test_optuna_search_survives_a_failed_trial(tmp_path):
+def test_optuna_search_survives_a_failed_trial(tmp_path, run_in_process):
     """sweep=mlp_search shortened to 3 trials on Iris; with the sampler's seed 42 trial 1 draws the bad activation."""
-    sweep(tmp_path, "sweep=mlp_search", *TINY, *QUICK, "hydra.sweeper.n_trials=3", "model.activation=choice(relu,bogus)")
+    sweep(run_in_process, tmp_path, "sweep=mlp_search", *TINY, *QUICK, "hydra.sweeper.n_trials=3",
+          "model.activation=choice(relu,bogus)")
     table = pd.read_csv(tmp_path / "report.csv")
     assert len(table) == 3
     assert set(table["status"]) == {"completed", "failed"}   # the failed trial did not end the study
@@ -62,9 +65,9 @@ def test_optuna_search_survives_a_failed_trial(tmp_path):
     assert (tmp_path / "metrics_vs_optimizer_lr.png").exists()
 
 
-def test_a_search_whose_every_trial_fails_still_reports_them_in_one_line(tmp_path):
-    result = run_train("-m", "sweep=mlp_search", *TINY, *QUICK, "hydra.sweeper.n_trials=2", "model.activation=bogus",
-                       f"hydra.sweep.dir={tmp_path}")
+def test_a_search_whose_every_trial_fails_still_reports_them_in_one_line(tmp_path, run_in_process):
+    result = run_in_process("-m", "sweep=mlp_search", *TINY, *QUICK, "hydra.sweeper.n_trials=2",
+                            "model.activation=bogus", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: every trial of the search failed; each job's metrics.json says why, and {tmp_path}/report.md lists them")

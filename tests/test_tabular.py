@@ -10,7 +10,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from conftest import QUICK, ROOT, compose_config, read_metrics, run_script, run_train
+from conftest import QUICK, compose_config, read_metrics
 from litlab.data.csv_file import CSVDataModule
 from litlab.errors import LitlabError
 from litlab.predict import predict
@@ -175,14 +175,14 @@ def test_eval_reproduces_the_test_scores_in_units(diabetes_run, tmp_path):
 
 
 # -- predict.py --------------------------------------------------------------------------------------------
-def test_predict_py_on_held_out_rows_equals_the_test_split(diabetes_run, tmp_path):
+def test_predict_py_on_held_out_rows_equals_the_test_split(diabetes_run, tmp_path, run_in_process):
     reported = read_metrics(diabetes_run / "run")
     ckpt = reported["best_checkpoint"]
     own = pd.read_csv(predict(predict_cfg(tmp_path / "own", f"ckpt_path={ckpt}")))   # the run's test split
     held_out = csv_data(f"data.path={diabetes_run / 'diabetes.csv'}", *DIABETES).frames["test"]
     held_out.to_csv(tmp_path / "held_out.csv", index=False)
-    result = run_script("predict.py", f"ckpt_path={ckpt}", f"data.path={tmp_path / 'held_out.csv'}",
-                        f"hydra.run.dir={tmp_path / 'new'}", cwd=ROOT, env=None, timeout=300)
+    result = run_in_process(f"ckpt_path={ckpt}", f"data.path={tmp_path / 'held_out.csv'}",
+                            f"hydra.run.dir={tmp_path / 'new'}", script="predict.py")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{tmp_path / 'new' / 'predictions.csv'}" in result.stdout
     new = pd.read_csv(tmp_path / "new" / "predictions.csv")
@@ -240,14 +240,14 @@ def test_log_target_scores_log_rmse(make_cfg, tmp_path):
 
 
 # -- k-fold through `python train.py -m sweep=kfold` -------------------------------------------------------
-def test_kfold_sweep_reports_mean_and_std_over_folds(tmp_path):
+def test_kfold_sweep_reports_mean_and_std_over_folds(tmp_path, run_in_process):
     from sklearn.datasets import load_iris
 
     frame = load_iris(as_frame=True).frame
     frame.to_csv(tmp_path / "iris.csv", index=False)
-    result = run_train("-m", "sweep=kfold", f"data.path={tmp_path / 'iris.csv'}", "data.target=target",
-                       "trainer.max_epochs=1", "logger=none", "callbacks.progress_bar=null",
-                       f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    result = run_in_process("-m", "sweep=kfold", f"data.path={tmp_path / 'iris.csv'}", "data.target=target",
+                            "trainer.max_epochs=1", "logger=none", "callbacks.progress_bar=null",
+                            f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert result.returncode == 0, result.stderr[-2000:]
     overrides = [(tmp_path / "sweep" / str(k) / ".hydra" / "overrides.yaml").read_text() for k in range(5)]
     assert all(f"data.fold={k}" in text for k, text in enumerate(overrides)) and not (tmp_path / "sweep" / "5").exists()
