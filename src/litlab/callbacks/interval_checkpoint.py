@@ -18,7 +18,6 @@ which is wrapped in `HeldWrites` so that the saves `ModelCheckpoint` makes insid
 """
 
 import contextlib
-import copy
 import time
 from typing import Any, Iterator
 
@@ -27,6 +26,7 @@ import torch
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from litlab.checkpoints import copy_checkpoint
 from litlab.errors import LitlabError
 
 
@@ -120,7 +120,7 @@ class HeldWrites(CheckpointIO):
             self.pending.pop(path, None)
             self.removals = [p for p in self.removals if p != path]
             # A copy: the tensors in `checkpoint` are the live weights and optimizer state.
-            self.pending[path] = _snapshot(checkpoint)
+            self.pending[path] = copy_checkpoint(checkpoint)
             return
         self.flush()
         self.checkpoint_io.save_checkpoint(checkpoint, path, storage_options=storage_options)
@@ -150,24 +150,3 @@ class HeldWrites(CheckpointIO):
     def teardown(self) -> None:
         self.flush()
         self.checkpoint_io.teardown()
-
-
-def _snapshot(value: Any) -> Any:
-    """A copy of a checkpoint that training can no longer change: tensors cloned, containers rebuilt."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, dict):
-        copied = copy.copy(value)   # keeps the mapping's type (OrderedDict state dicts, AttributeDict)
-        for key, item in value.items():
-            copied[key] = _snapshot(item)
-        return copied
-    if isinstance(value, ATOMS):
-        return value
-    if type(value) is tuple and all(isinstance(item, ATOMS) for item in value):
-        return value   # immutable already: Python's RNG state is a tuple of 625 ints
-    if type(value) in (list, tuple):
-        return type(value)(_snapshot(item) for item in value)
-    return copy.deepcopy(value)
-
-
-ATOMS = (int, float, str, bool, type(None))
