@@ -16,9 +16,9 @@ from litlab.cli import bad_input_exits, entry_point
 def main(cfg: DictConfig) -> None:
     from litlab.config.checks import check_config
 
-    with bad_input_exits():   # inside the task, so Hydra does not print "Error executing job..." first
+    with bad_input_exits():  # inside the task, so Hydra does not print "Error executing job..." first
         check_config(cfg)
-        from litlab.predict import predict   # imported here so that --help and config errors stay fast
+        from litlab.predict import predict  # imported here so that --help and config errors stay fast
 
         predict(cfg)
 

@@ -61,25 +61,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs per path, after one warm-up epoch")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--data", default="auto", choices=["auto", "fashion_mnist", "random"],
-                        help="auto: FashionMNIST when its files are there, else random images of its shape")
-    parser.add_argument("--random-images", type=int, default=60000,
-                        help="how many random training images to make when FashionMNIST is not used (its 60,000)")
+    parser.add_argument(
+        "--data",
+        default="auto",
+        choices=["auto", "fashion_mnist", "random"],
+        help="auto: FashionMNIST when its files are there, else random images of its shape",
+    )
+    parser.add_argument(
+        "--random-images",
+        type=int,
+        default=60000,
+        help="how many random training images to make when FashionMNIST is not used (its 60,000)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--startup", action="store_true", help="time `python train.py` from start to first step")
     parser.add_argument("--full-run", action="store_true", help="time a whole default `python train.py` run")
-    parser.add_argument("--small-run", action="store_true",
-                        help="small runs instead: ms per epoch of experiment=iris_optimizers and whole processes "
-                             "of two small experiments, against hand-written scripts of the same runs")
+    parser.add_argument(
+        "--small-run",
+        action="store_true",
+        help="small runs instead: ms per epoch of experiment=iris_optimizers and whole processes "
+        "of two small experiments, against hand-written scripts of the same runs",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="--small-run: rounds, each running every path once")
-    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
-                        help="--small-run: wall time, or CPU time (this process's, or the child's: steadier on a busy "
-                             "machine, where waiting for a core would be counted as work)")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="--small-run: also ms per epoch with fewer callbacks, no logger, rare validation")
-    parser.add_argument("--max-epochs", type=int, default=None,
-                        help="--small-run: shorten every run to this many epochs (default: the experiments' own)")
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=["wall", "cpu"],
+        help="--small-run: wall time, or CPU time (this process's, or the child's: steadier on a busy "
+        "machine, where waiting for a core would be counted as work)",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="--small-run: also ms per epoch with fewer callbacks, no logger, rare validation",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="--small-run: shorten every run to this many epochs (default: the experiments' own)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1 or (args.max_epochs or 1) < 1:
         parser.error("--repeats and --max-epochs must be at least 1")
@@ -98,20 +120,30 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: --device cuda, but torch sees no CUDA GPU here; use --device cpu or auto")
-    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
+    device = torch.device(
+        "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    )
     with tempfile.TemporaryDirectory(prefix="litlab-bench-") as tmp:
         tmp = Path(tmp)
         data_dir, data_note, random = _data_dir(args.data, args.random_images, tmp)
-        args.val_size = args.random_images // 12 if random else None   # FashionMNIST's 5,000 of 60,000
-        cfg = _compose([*_overrides(args, device, data_dir), f"paths.output_dir={tmp / 'run'}",
-                        f"trainer.max_epochs={1 + args.epochs}"])
+        args.val_size = args.random_images // 12 if random else None  # FashionMNIST's 5,000 of 60,000
+        cfg = _compose(
+            [
+                *_overrides(args, device, data_dir),
+                f"paths.output_dir={tmp / 'run'}",
+                f"trainer.max_epochs={1 + args.epochs}",
+            ]
+        )
         loop_rates, litlab_rates, per_sample_rates, train_size = _measure(args, cfg, device, data_dir, tmp)
         startup = _time_startup(args, device, data_dir, tmp) if args.startup else None
         full_run = _time_full_run(args, device, data_dir, tmp) if args.full_run else None
 
-    epochs = {"litlab": litlab_rates, "loop": [r[0] for r in loop_rates], "per_sample": per_sample_rates,
-              "loop_steps_only": [r[1] for r in loop_rates]}
+    epochs = {
+        "litlab": litlab_rates,
+        "loop": [r[0] for r in loop_rates],
+        "per_sample": per_sample_rates,
+        "loop_steps_only": [r[1] for r in loop_rates],
+    }
     rates = {path: statistics.median(values) for path, values in epochs.items()}
     result = {
         "samples_per_s": rates,
@@ -119,10 +151,17 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_vs_per_sample": rates["litlab"] / rates["per_sample"],
         "ratio_vs_loop_steps_only": rates["litlab"] / rates["loop_steps_only"],
         "epoch_samples_per_s": epochs,
-        "startup_s": startup, "default_run_s": full_run,
-        "data": data_note, "train_samples": train_size, "model": args.model, "hidden": args.hidden,
-        "batch_size": args.batch_size, "epochs": args.epochs, "device": str(device),
-        "torch_threads": torch.get_num_threads(), "machine": _machine(),
+        "startup_s": startup,
+        "default_run_s": full_run,
+        "data": data_note,
+        "train_samples": train_size,
+        "model": args.model,
+        "hidden": args.hidden,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "machine": _machine(),
     }
     _print_table(result)
     _write_json(args.json, result)
@@ -136,8 +175,10 @@ def _data_dir(choice: str, random_images: int, tmp: Path) -> tuple[str, str, boo
     data_dir = os.environ.get("LITLAB_DATA_DIR", str(ROOT / "data"))
     present = files_present(data_dir)
     if choice == "fashion_mnist" and not present:
-        raise SystemExit(f"error: --data fashion_mnist, but its files are neither in {data_dir}/FashionMNIST/raw/ "
-                         f"nor in {SYSTEM_DIR}/ (see README, Data)")
+        raise SystemExit(
+            f"error: --data fashion_mnist, but its files are neither in {data_dir}/FashionMNIST/raw/ "
+            f"nor in {SYSTEM_DIR}/ (see README, Data)"
+        )
     if present and choice != "random":
         return data_dir, "FashionMNIST", False
     _write_random_fashion_mnist(tmp / "data" / "FashionMNIST" / "raw", random_images)
@@ -154,14 +195,20 @@ def _write_random_fashion_mnist(raw: Path, n_train: int) -> None:
     for prefix, n in (("train", n_train), ("t10k", max(1, n_train // 6))):
         images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
         labels = torch.randint(0, 10, (n,), dtype=torch.uint8, generator=g)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">4i", 2051, n, 28, 28) + images.numpy().tobytes())
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">4i", 2051, n, 28, 28) + images.numpy().tobytes()
+        )
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">2i", 2049, n) + labels.numpy().tobytes())
 
 
 # -- the three paths ---------------------------------------------------------------------------------
 def _overrides(args: argparse.Namespace, device, data_dir: str) -> list[str]:
-    overrides = [f"model={args.model}", f"data.batch_size={args.batch_size}", f"paths.data_dir={data_dir}",
-                 f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}"]
+    overrides = [
+        f"model={args.model}",
+        f"data.batch_size={args.batch_size}",
+        f"paths.data_dir={data_dir}",
+        f"accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+    ]
     if args.val_size:
         overrides.append(f"data.val_size={args.val_size}")
     return overrides + ([f"model.hidden=[{args.hidden}]"] if args.hidden else [])
@@ -176,11 +223,11 @@ def _compose(overrides: list[str]):
 
     from litlab.config.schema import register_schemas
 
-    register_schemas()   # the typed schemas conf/*.yaml extend, as train.py registers them
+    register_schemas()  # the typed schemas conf/*.yaml extend, as train.py registers them
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)   # what @hydra.main does before calling the run
+    HydraConfig.instance().set_config(cfg)  # what @hydra.main does before calling the run
     with open_dict(cfg):
         del cfg.hydra
     return cfg
@@ -195,7 +242,7 @@ def _measure(args, cfg, device, data_dir: str, tmp: Path):
     print(f"(a) litlab: building the run train.py builds ({cfg.model._target_}, batch {args.batch_size}) ...")
     datamodule, system, trainer = build(cfg)
     x, y = datamodule.splits["train"]
-    initial = copy.deepcopy(system.network)   # (b) and (c) start from the weights (a) starts from
+    initial = copy.deepcopy(system.network)  # (b) and (c) start from the weights (a) starts from
 
     network = copy.deepcopy(initial).to(device)
     optimizer = instantiate(cfg.optimizer)(network.parameters())
@@ -212,7 +259,9 @@ def _measure(args, cfg, device, data_dir: str, tmp: Path):
     loop_rates += _loop_epochs(network, optimizer, x, y, args.batch_size, args.epochs, device)
 
     print("(c) per-sample pipeline ...")
-    per_sample = _per_sample_rates(copy.deepcopy(initial), instantiate(cfg.optimizer), data_dir, len(x), args, device, tmp)
+    per_sample = _per_sample_rates(
+        copy.deepcopy(initial), instantiate(cfg.optimizer), data_dir, len(x), args, device, tmp
+    )
     return loop_rates, litlab_rates, per_sample, len(x)
 
 
@@ -277,17 +326,30 @@ def _per_sample_rates(network, optimizer_factory, data_dir: str, n: int, args, d
     dataset = Subset(FashionMNIST(data_dir, train=True, transform=transform), range(n))
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True)
     timer = TrainTimer()
-    trainer = L.Trainer(max_epochs=1 + args.epochs, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-                        logger=TensorBoardLogger(tmp / "per_sample"), callbacks=[timer], enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=1 + args.epochs,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        logger=TensorBoardLogger(tmp / "per_sample"),
+        callbacks=[timer],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(PerSampleClassifier(), train_dataloaders=loader)
     return timer.samples_per_s[1:]
 
 
 # -- whole processes ----------------------------------------------------------------------------------
 def _train_py(args, device, data_dir: str, out: Path, *extra: str) -> tuple[float, subprocess.CompletedProcess]:
-    command = [sys.executable, str(ROOT / "train.py"), *_overrides(args, device, data_dir), f"hydra.run.dir={out}",
-               *extra]
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *_overrides(args, device, data_dir),
+        f"hydra.run.dir={out}",
+        *extra,
+    ]
     env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
     start = time.time()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
@@ -299,9 +361,17 @@ def _train_py(args, device, data_dir: str, out: Path, *extra: str) -> tuple[floa
 def _time_startup(args, device, data_dir: str, tmp: Path) -> float:
     print("python train.py: time to the first training step ...")
     marker = tmp / "first_step.json"
-    start, _ = _train_py(args, device, data_dir, tmp / "startup", "trainer.max_steps=1", "trainer.limit_val_batches=1",
-                         "trainer.limit_test_batches=1", "+callbacks.timer._target_=litlab.callbacks.timing.TrainTimer",
-                         f"+callbacks.timer.first_step_file={marker}")
+    start, _ = _train_py(
+        args,
+        device,
+        data_dir,
+        tmp / "startup",
+        "trainer.max_steps=1",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "+callbacks.timer._target_=litlab.callbacks.timing.TrainTimer",
+        f"+callbacks.timer.first_step_file={marker}",
+    )
     return json.loads(marker.read_text())["first_step_unix_time"] - start
 
 
@@ -315,8 +385,11 @@ def _time_full_run(args, device, data_dir: str, tmp: Path) -> float:
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     except OSError:
         pass
@@ -328,21 +401,31 @@ def _print_table(r: dict) -> None:
     from rich.table import Table
 
     rates = r["samples_per_s"]
-    table = Table(title=f"training throughput, {r['model']}{' ' + r['hidden'] if r['hidden'] else ''}, "
-                        f"batch {r['batch_size']}, median of {r['epochs']} epochs after a warm-up epoch",
-                  title_justify="left")
+    table = Table(
+        title=f"training throughput, {r['model']}{' ' + r['hidden'] if r['hidden'] else ''}, "
+        f"batch {r['batch_size']}, median of {r['epochs']} epochs after a warm-up epoch",
+        title_justify="left",
+    )
     for column, justify in (("path", "left"), ("samples/s", "right"), ("a / path", "right")):
         table.add_column(column, justify=justify)
     table.add_row("(a) litlab (train.py's Trainer, data module, system)", f"{rates['litlab']:,.0f}", "1.00")
     table.add_row("(b) plain PyTorch loop over shuffled tensors", f"{rates['loop']:,.0f}", f"{r['ratio_vs_loop']:.2f}")
-    table.add_row("    the same loop's steps alone (its shuffle not timed)", f"{rates['loop_steps_only']:,.0f}",
-                  f"{r['ratio_vs_loop_steps_only']:.2f}")
-    table.add_row("(c) per-sample ToTensor + Normalize, DataLoader, log every step", f"{rates['per_sample']:,.0f}",
-                  f"{r['ratio_vs_per_sample']:.2f}")
+    table.add_row(
+        "    the same loop's steps alone (its shuffle not timed)",
+        f"{rates['loop_steps_only']:,.0f}",
+        f"{r['ratio_vs_loop_steps_only']:.2f}",
+    )
+    table.add_row(
+        "(c) per-sample ToTensor + Normalize, DataLoader, log every step",
+        f"{rates['per_sample']:,.0f}",
+        f"{r['ratio_vs_per_sample']:.2f}",
+    )
     console = Console()
     console.print(table)
-    console.print(f"data: {r['data']}, {r['train_samples']:,} training samples; device {r['device']}, "
-                  f"{r['torch_threads']} torch threads; {r['machine']}")
+    console.print(
+        f"data: {r['data']}, {r['train_samples']:,} training samples; device {r['device']}, "
+        f"{r['torch_threads']} torch threads; {r['machine']}"
+    )
     if r["startup_s"] is not None:
         console.print(f"python train.py, start to first training step: {r['startup_s']:.1f} s")
     if r["default_run_s"] is not None:
@@ -357,10 +440,13 @@ def _write_json(path: Path | None, result: dict) -> None:
 
 # -- small runs (--small-run) ----------------------------------------------------------------------------
 # The whole-process runs: train.py's experiment, and the hand-written script of the same run.
-SMALL_RUNS = {"polynomial_overfit": "handwritten_polynomial_overfit.py", "iris_optimizers": "handwritten_iris_optimizers.py"}
-WARM_UP_EPOCHS = 5   # left out of the per-epoch medians
+SMALL_RUNS = {
+    "polynomial_overfit": "handwritten_polynomial_overfit.py",
+    "iris_optimizers": "handwritten_iris_optimizers.py",
+}
+WARM_UP_EPOCHS = 5  # left out of the per-epoch medians
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = time.perf_counter   # set by --clock
+clock = time.perf_counter  # set by --clock
 
 
 def small_run(args: argparse.Namespace) -> dict:
@@ -383,26 +469,49 @@ def small_run(args: argparse.Namespace) -> dict:
             for name, values in (_breakdown(args, tmp / f"breakdown{round_}") if args.breakdown else {}).items():
                 breakdown.setdefault(name, []).extend(values)
             for name, script in SMALL_RUNS.items():
-                print(f"round {round_ + 1} of {args.repeats}: python train.py experiment={name}, and scripts/{script} ...")
+                print(
+                    f"round {round_ + 1} of {args.repeats}: python train.py experiment={name}, and scripts/{script} ..."
+                )
                 seconds[name]["handwritten"].append(_small_process(args, script, f"--out={tmp / f'hand_{name}'}"))
                 marker = tmp / "first_step.json"
-                timer = (["+callbacks.timer._target_=litlab.callbacks.timing.TrainTimer",
-                          f"+callbacks.timer.first_step_file={marker}"] if name == "iris_optimizers" else [])
+                timer = (
+                    [
+                        "+callbacks.timer._target_=litlab.callbacks.timing.TrainTimer",
+                        f"+callbacks.timer.first_step_file={marker}",
+                    ]
+                    if name == "iris_optimizers"
+                    else []
+                )
                 start = time.time()
-                seconds[name]["litlab"].append(_small_process(args, "train.py", f"experiment={name}",
-                                                              f"hydra.run.dir={tmp / name}", *timer))
+                seconds[name]["litlab"].append(
+                    _small_process(args, "train.py", f"experiment={name}", f"hydra.run.dir={tmp / name}", *timer)
+                )
                 if name == "iris_optimizers":
                     first_step_s.append(json.loads(marker.read_text())["first_step_unix_time"] - start)
 
     medians = {path: statistics.median(values) for path, values in epoch_ms.items()}
-    processes = {name: {**{f"{path}_s": statistics.median(v) for path, v in runs.items()},
-                        "ratio": statistics.median(runs["litlab"]) / statistics.median(runs["handwritten"]),
-                        "each_s": runs} for name, runs in seconds.items()}
-    result = {"epoch_ms": medians, "framework_ms_per_epoch": medians["litlab"] - medians["loop"],
-              "each_epoch_ms": epoch_ms, "processes": processes,
-              "breakdown_ms": {name: statistics.median(values) for name, values in breakdown.items()}, "first_step_s": statistics.median(first_step_s),
-              "repeats": args.repeats, "max_epochs": args.max_epochs, "clock": args.clock, "torch_threads": torch.get_num_threads(),
-              "load_average": os.getloadavg(), "machine": _machine()}
+    processes = {
+        name: {
+            **{f"{path}_s": statistics.median(v) for path, v in runs.items()},
+            "ratio": statistics.median(runs["litlab"]) / statistics.median(runs["handwritten"]),
+            "each_s": runs,
+        }
+        for name, runs in seconds.items()
+    }
+    result = {
+        "epoch_ms": medians,
+        "framework_ms_per_epoch": medians["litlab"] - medians["loop"],
+        "each_epoch_ms": epoch_ms,
+        "processes": processes,
+        "breakdown_ms": {name: statistics.median(values) for name, values in breakdown.items()},
+        "first_step_s": statistics.median(first_step_s),
+        "repeats": args.repeats,
+        "max_epochs": args.max_epochs,
+        "clock": args.clock,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(),
+        "machine": _machine(),
+    }
     _print_small_table(result)
     _write_json(args.json, result)
     return result
@@ -438,8 +547,14 @@ def _small_epochs(args: argparse.Namespace, out: Path) -> tuple[list[float], lis
 def _small_build(args: argparse.Namespace, out: Path, *overrides: str):
     from litlab.run import build
 
-    cfg = _compose(["experiment=iris_optimizers", f"paths.output_dir={out}",
-                    *([f"trainer.max_epochs={args.max_epochs}"] if args.max_epochs else []), *overrides])
+    cfg = _compose(
+        [
+            "experiment=iris_optimizers",
+            f"paths.output_dir={out}",
+            *([f"trainer.max_epochs={args.max_epochs}"] if args.max_epochs else []),
+            *overrides,
+        ]
+    )
     return (*build(cfg), cfg)
 
 
@@ -464,25 +579,42 @@ def _fit_epoch_ms(datamodule, system, trainer) -> list[float]:
 
 
 # --breakdown: the same run with less and less around it (the issue's table).
-WITHOUT_CHECKPOINTS = ["callbacks.model_checkpoint=null", "callbacks.resumable=null", "trainer.enable_checkpointing=false"]
-WITHOUT_CALLBACKS = [*WITHOUT_CHECKPOINTS, "callbacks.progress_bar=null", "trainer.enable_progress_bar=false",
-                     "callbacks.lr_monitor=null", "callbacks.divergence=null", "callbacks.prediction_grid=null",
-                     "logger=none"]
-BREAKDOWN = {"the defaults": [], "without model_checkpoint and resumable": WITHOUT_CHECKPOINTS,
-             "also without progress bar, lr monitor, divergence check, prediction grid, logger": WITHOUT_CALLBACKS,
-             "also validating every 1000 epochs": [*WITHOUT_CALLBACKS, "trainer.check_val_every_n_epoch=1000"]}
+WITHOUT_CHECKPOINTS = [
+    "callbacks.model_checkpoint=null",
+    "callbacks.resumable=null",
+    "trainer.enable_checkpointing=false",
+]
+WITHOUT_CALLBACKS = [
+    *WITHOUT_CHECKPOINTS,
+    "callbacks.progress_bar=null",
+    "trainer.enable_progress_bar=false",
+    "callbacks.lr_monitor=null",
+    "callbacks.divergence=null",
+    "callbacks.prediction_grid=null",
+    "logger=none",
+]
+BREAKDOWN = {
+    "the defaults": [],
+    "without model_checkpoint and resumable": WITHOUT_CHECKPOINTS,
+    "also without progress bar, lr monitor, divergence check, prediction grid, logger": WITHOUT_CALLBACKS,
+    "also validating every 1000 epochs": [*WITHOUT_CALLBACKS, "trainer.check_val_every_n_epoch=1000"],
+}
 
 
 def _breakdown(args: argparse.Namespace, out: Path) -> dict[str, list[float]]:
-    return {name: _fit_epoch_ms(*_small_build(args, out / str(i), *overrides)[:3])
-            for i, (name, overrides) in enumerate(BREAKDOWN.items())}
+    return {
+        name: _fit_epoch_ms(*_small_build(args, out / str(i), *overrides)[:3])
+        for i, (name, overrides) in enumerate(BREAKDOWN.items())
+    }
 
 
 def _small_process(args: argparse.Namespace, script: str, *arguments: str) -> float:
     """Wall seconds of `python SCRIPT ARGUMENTS` run from the repository root, shortened by --max-epochs."""
     if args.max_epochs:
-        arguments = (*arguments, f"trainer.max_epochs={args.max_epochs}" if script == "train.py"
-                     else f"--epochs={args.max_epochs}")
+        arguments = (
+            *arguments,
+            f"trainer.max_epochs={args.max_epochs}" if script == "train.py" else f"--epochs={args.max_epochs}",
+        )
     command = [sys.executable, str(ROOT / script if script == "train.py" else ROOT / "scripts" / script), *arguments]
     env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
     start, cpu = time.perf_counter(), _children_cpu_s()
@@ -512,26 +644,44 @@ def _print_small_table(r: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"small runs, {r['clock']} time, median of {r['repeats']} rounds (each path once per round, "
-                        "interleaved)",
-                  title_justify="left")
-    for column, justify in (("run", "left"), ("litlab", "right"), ("hand-written", "right"), ("litlab / hand", "right")):
+    table = Table(
+        title=f"small runs, {r['clock']} time, median of {r['repeats']} rounds (each path once per round, interleaved)",
+        title_justify="left",
+    )
+    for column, justify in (
+        ("run", "left"),
+        ("litlab", "right"),
+        ("hand-written", "right"),
+        ("litlab / hand", "right"),
+    ):
         table.add_column(column, justify=justify)
     ms = r["epoch_ms"]
-    table.add_row("experiment=iris_optimizers, ms per epoch (5 steps, validation)", f"{ms['litlab']:.1f}",
-                  f"{ms['loop']:.1f}", f"{ms['litlab'] / ms['loop']:.1f}x")
+    table.add_row(
+        "experiment=iris_optimizers, ms per epoch (5 steps, validation)",
+        f"{ms['litlab']:.1f}",
+        f"{ms['loop']:.1f}",
+        f"{ms['litlab'] / ms['loop']:.1f}x",
+    )
     table.add_row("  framework ms per epoch (litlab - hand-written)", f"{r['framework_ms_per_epoch']:.1f}", "", "")
     for name, value in r["breakdown_ms"].items():
         table.add_row(f"  {name}, ms per epoch", f"{value:.1f}", "", f"{value / ms['loop']:.1f}x")
     for name, p in r["processes"].items():
-        table.add_row(f"python train.py experiment={name}, whole process, s", f"{p['litlab_s']:.1f}",
-                      f"{p['handwritten_s']:.1f}", f"{p['ratio']:.1f}x")
-    table.add_row("  experiment=iris_optimizers: start to first training step, s (wall)", f"{r['first_step_s']:.1f}", "", "")
+        table.add_row(
+            f"python train.py experiment={name}, whole process, s",
+            f"{p['litlab_s']:.1f}",
+            f"{p['handwritten_s']:.1f}",
+            f"{p['ratio']:.1f}x",
+        )
+    table.add_row(
+        "  experiment=iris_optimizers: start to first training step, s (wall)", f"{r['first_step_s']:.1f}", "", ""
+    )
     console = Console()
     console.print(table)
     load = ", ".join(f"{v:.1f}" for v in r["load_average"])
-    console.print(f"{r['torch_threads']} torch threads; {r['machine']}; load average at the end {load}"
-                  f"{' (shortened: ' + str(r['max_epochs']) + ' epochs a run)' if r['max_epochs'] else ''}")
+    console.print(
+        f"{r['torch_threads']} torch threads; {r['machine']}; load average at the end {load}"
+        f"{' (shortened: ' + str(r['max_epochs']) + ' epochs a run)' if r['max_epochs'] else ''}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ STUDIES = {
 def measure(command: list[str], env: dict) -> dict:
     """Wall seconds, CPU seconds (user + system) and peak resident memory (MiB) of one process, which must succeed."""
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as errors:   # a file, not a pipe: a chatty process never blocks on it
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors, env={**os.environ, **env})
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty process never blocks on it
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors, env={**os.environ, **env}
+        )
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status) != 0:
@@ -52,9 +54,11 @@ def measure(command: list[str], env: dict) -> dict:
 def commands(study: str, extra: list[str], folder: Path) -> dict[str, list[str]]:
     overrides, script = STUDIES[study]
     train = [sys.executable, "train.py", "-m", *overrides, *extra]
-    out = {launcher: [*train, f"hydra/launcher={launcher}", f"hydra.sweep.dir={folder / launcher}"]
-           for launcher in ("basic", "stacked")}
-    if script and not extra:   # the hand-written scripts run the whole study only
+    out = {
+        launcher: [*train, f"hydra/launcher={launcher}", f"hydra.sweep.dir={folder / launcher}"]
+        for launcher in ("basic", "stacked")
+    }
+    if script and not extra:  # the hand-written scripts run the whole study only
         out["handwritten"] = [sys.executable, script]
     return out
 
@@ -63,19 +67,38 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--studies", default="optimizers,weight_decay", help=f"comma-separated: {', '.join(STUDIES)}")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="OMP_NUM_THREADS for every process (on a machine busy with other work, 1 avoids "
-                             "threads waiting on each other; default: torch's choice)")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="the time the medians and ratios use: wall (start to exit) or cpu (user + system "
-                             "time of the process, steadier on a busy machine); both are recorded")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="OMP_NUM_THREADS for every process (on a machine busy with other work, 1 avoids "
+        "threads waiting on each other; default: torch's choice)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="the time the medians and ratios use: wall (start to exit) or cpu (user + system "
+        "time of the process, steadier on a busy machine); both are recorded",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
-    parser.add_argument("overrides", nargs="*", help="appended to the sweeps (a shortened check), e.g. trainer.max_epochs=2")
+    parser.add_argument(
+        "overrides", nargs="*", help="appended to the sweeps (a shortened check), e.g. trainer.max_epochs=2"
+    )
     args = parser.parse_args(argv)
     env = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}
-    results = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
-                           "load_average_at_start": os.getloadavg()}, "rounds": args.rounds, "clock": args.clock,
-               "overrides": args.overrides, "studies": {}}
+    results = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "load_average_at_start": os.getloadavg(),
+        },
+        "rounds": args.rounds,
+        "clock": args.clock,
+        "overrides": args.overrides,
+        "studies": {},
+    }
     clock = f"{args.clock}_s"
     for study in args.studies.split(","):
         runs: dict[str, list[dict]] = {}
@@ -84,11 +107,20 @@ def main(argv: list[str] | None = None) -> dict:
                 for name, command in commands(study, args.overrides, Path(folder) / str(round_)).items():
                     runs.setdefault(name, []).append(measure(command, env))
                     run = runs[name][-1]
-                    print(f"{study} {name} round {round_}: {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s cpu, "
-                          f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
-        figures = {name: {"median_s": statistics.median(r[clock] for r in rs),
-                          "wall_s": [round(r["wall_s"], 2) for r in rs], "cpu_s": [round(r["cpu_s"], 2) for r in rs],
-                          "peak_mib": max(r["peak_mib"] for r in rs)} for name, rs in runs.items()}
+                    print(
+                        f"{study} {name} round {round_}: {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s cpu, "
+                        f"load {os.getloadavg()[0]:.1f}",
+                        file=sys.stderr,
+                    )
+        figures = {
+            name: {
+                "median_s": statistics.median(r[clock] for r in rs),
+                "wall_s": [round(r["wall_s"], 2) for r in rs],
+                "cpu_s": [round(r["cpu_s"], 2) for r in rs],
+                "peak_mib": max(r["peak_mib"] for r in rs),
+            }
+            for name, rs in runs.items()
+        }
         stacked = figures["stacked"]["median_s"]
         figures["speedup_over_basic"] = figures["basic"]["median_s"] / stacked
         if "handwritten" in figures:

@@ -33,15 +33,18 @@ def load_iris_splits(seed: int = 42, sizes=(120, 15, 15)) -> dict:
             break
         take, rest = train_test_split(rest, train_size=size, stratify=y[rest], random_state=seed + i)
         parts.append(take)
-    splits = {name: (torch.as_tensor(x[idx], dtype=torch.float32), torch.as_tensor(y[idx]))
-              for name, idx in zip(("train", "val", "test"), parts)}
+    splits = {
+        name: (torch.as_tensor(x[idx], dtype=torch.float32), torch.as_tensor(y[idx]))
+        for name, idx in zip(("train", "val", "test"), parts)
+    }
     low = splits["train"][0].amin(dim=0)
     scale = splits["train"][0].amax(dim=0) - low
     return {name: ((x - low) / scale, y) for name, (x, y) in splits.items()}
 
 
-def train_epoch(network: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                generator: torch.Generator) -> None:
+def train_epoch(
+    network: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> None:
     network.train()
     order = torch.randperm(len(x), generator=generator)
     for start in range(0, len(x), batch_size):
@@ -78,12 +81,20 @@ def main(argv: list[str] | None = None) -> dict:
             best_loss, best = val_loss, {"epoch": epoch, "state_dict": copy.deepcopy(network.state_dict())}
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(best, args.out / "best.pt")
-    torch.save({"epoch": args.epochs - 1, "state_dict": network.state_dict(), "optimizer": optimizer.state_dict()},
-               args.out / "last.pt")
+    torch.save(
+        {"epoch": args.epochs - 1, "state_dict": network.state_dict(), "optimizer": optimizer.state_dict()},
+        args.out / "last.pt",
+    )
     network.load_state_dict(best["state_dict"])
     test_loss, test_acc = evaluate(network, *splits["test"])
-    result = {"val/loss": val_loss, "val/acc": val_acc, "best_epoch": best["epoch"], "test/loss": test_loss,
-              "test/acc": test_acc, "seconds": time.perf_counter() - start}
+    result = {
+        "val/loss": val_loss,
+        "val/acc": val_acc,
+        "best_epoch": best["epoch"],
+        "test/loss": test_loss,
+        "test/acc": test_acc,
+        "seconds": time.perf_counter() - start,
+    }
     print(result)
     return result
 

@@ -11,11 +11,10 @@ import copy
 import json
 
 import torch
+from handwritten_iris_optimizers import evaluate, load_iris_splits, train_epoch  # the single run, by hand
 from torch import nn
 
-from handwritten_iris_optimizers import evaluate, load_iris_splits, train_epoch   # the single run, by hand
-
-OPTIMIZERS = {   # the conf/optimizer/ options' defaults
+OPTIMIZERS = {  # the conf/optimizer/ options' defaults
     "sgd": lambda p: torch.optim.SGD(p, lr=0.1),
     "momentum": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
     "adagrad": lambda p: torch.optim.Adagrad(p, lr=0.05),

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def polynomial_splits(seed: int = 42, num_features: int = 20, max_degree: int = 20, noise: float = 0.1,
-                      sizes=(100, 100, 100)) -> dict:
+def polynomial_splits(
+    seed: int = 42, num_features: int = 20, max_degree: int = 20, noise: float = 0.1, sizes=(100, 100, 100)
+) -> dict:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(sum(sizes), 1, generator=g)
     powers = torch.arange(max_degree, dtype=torch.float32)
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.SGD(network.parameters(), lr=0.01)
     generator = torch.Generator().manual_seed(42)
     x, y = splits["train"]
-    val_loss = float("nan")   # until the first validation
+    val_loss = float("nan")  # until the first validation
     for epoch in range(args.epochs):
         order = torch.randperm(len(x), generator=generator)
         for begin in range(0, len(x), 10):
@@ -61,10 +62,16 @@ def main(argv: list[str] | None = None) -> dict:
         if (epoch + 1) % 10 == 0:
             val_loss = mse(network, *splits["val"])
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({"epoch": args.epochs - 1, "state_dict": network.state_dict(), "optimizer": optimizer.state_dict()},
-               args.out / "last.pt")
-    result = {"val/loss": val_loss, "test/loss": mse(network, *splits["test"]), "w": network.weight[0, :4].tolist(),
-              "seconds": time.perf_counter() - start}
+    torch.save(
+        {"epoch": args.epochs - 1, "state_dict": network.state_dict(), "optimizer": optimizer.state_dict()},
+        args.out / "last.pt",
+    )
+    result = {
+        "val/loss": val_loss,
+        "test/loss": mse(network, *splits["test"]),
+        "w": network.weight[0, :4].tolist(),
+        "seconds": time.perf_counter() - start,
+    }
     print(result)
     return result
 

@@ -29,8 +29,9 @@ def job(l2: float, seed: int, epochs: int = 100, batch: int = 5) -> dict:
     model = nn.Linear(200, 1)
     nn.init.normal_(model.weight, std=1.0)
     nn.init.zeros_(model.bias)
-    optimizer = torch.optim.SGD([{"params": [model.weight], "weight_decay": l2},
-                                 {"params": [model.bias], "weight_decay": 0.0}], lr=0.003)
+    optimizer = torch.optim.SGD(
+        [{"params": [model.weight], "weight_decay": l2}, {"params": [model.bias], "weight_decay": 0.0}], lr=0.003
+    )
     for epoch in range(epochs):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + epoch))
         for start in range(0, len(x), batch):
@@ -44,8 +45,13 @@ def job(l2: float, seed: int, epochs: int = 100, batch: int = 5) -> dict:
                 val_loss = F.mse_loss(model(xv).squeeze(-1), yv).item()
     with torch.no_grad():
         test_loss = F.mse_loss(model(xt).squeeze(-1), yt).item()
-    return {"l2": l2, "seed": seed, "val/loss": val_loss, "test/loss": test_loss,
-            "weight_norm": model.weight.norm().item()}
+    return {
+        "l2": l2,
+        "seed": seed,
+        "val/loss": val_loss,
+        "test/loss": test_loss,
+        "weight_norm": model.weight.norm().item(),
+    }
 
 
 if __name__ == "__main__":

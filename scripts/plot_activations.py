@@ -1,7 +1,7 @@
 """ReLU, sigmoid, tanh and leaky ReLU with their derivatives, computed by autograd (d2l 5.1.2), in one PNG.
 
-    python scripts/plot_activations.py                      # writes outputs/activations.png
-    python scripts/plot_activations.py --out act.png --leaky-slope 0.1
+python scripts/plot_activations.py                      # writes outputs/activations.png
+python scripts/plot_activations.py --out act.png --leaky-slope 0.1
 """
 
 import argparse
@@ -9,15 +9,19 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")   # files only, no display needed
+matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 
 def activations(slope: float) -> dict:
-    return {"ReLU": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-            f"leaky ReLU (slope {slope:g})": lambda x: F.leaky_relu(x, slope)}
+    return {
+        "ReLU": torch.relu,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        f"leaky ReLU (slope {slope:g})": lambda x: F.leaky_relu(x, slope),
+    }
 
 
 def value_and_derivative(fn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,15 +41,23 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(args.batch_size, 20, generator=g), torch.randint(0, 10, (args.batch_size,), generator=g))
-               for _ in range(args.steps)]
-    us = {"loop": _loop(batches, args.epochs),
-          "trainer_automatic": _trainer(batches, args.epochs, manual=False),
-          "trainer_manual": _trainer(batches, args.epochs, manual=True)}
-    result = {"us_per_step": us,
-              "overhead_us": {k: us[k] - us["loop"] for k in ("trainer_automatic", "trainer_manual")},
-              "batch_size": args.batch_size, "steps": args.steps, "epochs": args.epochs,
-              "torch_threads": torch.get_num_threads()}
+    batches = [
+        (torch.randn(args.batch_size, 20, generator=g), torch.randint(0, 10, (args.batch_size,), generator=g))
+        for _ in range(args.steps)
+    ]
+    us = {
+        "loop": _loop(batches, args.epochs),
+        "trainer_automatic": _trainer(batches, args.epochs, manual=False),
+        "trainer_manual": _trainer(batches, args.epochs, manual=True),
+    }
+    result = {
+        "us_per_step": us,
+        "overhead_us": {k: us[k] - us["loop"] for k in ("trainer_automatic", "trainer_manual")},
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "epochs": args.epochs,
+        "torch_threads": torch.get_num_threads(),
+    }
     if args.bench:
         result["bench"] = _ceiling(json.loads(args.bench.read_text()), result["overhead_us"]["trainer_automatic"])
     _print(result)
@@ -111,9 +119,18 @@ def _trainer(batches, epochs: int, manual: bool) -> float:
             self.per_epoch.append((time.perf_counter() - self.start) / len(batches) * 1e6)
 
     clock = EpochClock()
-    trainer = L.Trainer(max_epochs=1 + epochs, accelerator="cpu", devices=1, logger=False, callbacks=[clock],
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_epochs=1 + epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        callbacks=[clock],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     # batch_size=None: the list's items already are batches.
     trainer.fit(Tiny(), train_dataloaders=DataLoader(batches, batch_size=None))
     return statistics.median(clock.per_epoch[1:])
@@ -130,11 +147,14 @@ def _network_and_optimizer():
 def _ceiling(bench: dict, overhead_us: float) -> dict:
     """The best a/b a Trainer-based path could show in that bench run: loop step + Trainer overhead."""
     rates = bench["samples_per_s"]
-    step_us = bench["batch_size"] / rates["loop_steps_only"] * 1e6   # the loop's step, its shuffle left out
-    loop_us = bench["batch_size"] / rates["loop"] * 1e6              # with its shuffle, as bench.py's (b)
-    return {"loop_step_us": step_us, "loop_us": loop_us,
-            "ratio_vs_loop_at_most": loop_us / (step_us + overhead_us),
-            "ratio_vs_loop_measured": bench["ratio_vs_loop"]}
+    step_us = bench["batch_size"] / rates["loop_steps_only"] * 1e6  # the loop's step, its shuffle left out
+    loop_us = bench["batch_size"] / rates["loop"] * 1e6  # with its shuffle, as bench.py's (b)
+    return {
+        "loop_step_us": step_us,
+        "loop_us": loop_us,
+        "ratio_vs_loop_at_most": loop_us / (step_us + overhead_us),
+        "ratio_vs_loop_measured": bench["ratio_vs_loop"],
+    }
 
 
 def _print(r: dict) -> None:
@@ -142,21 +162,31 @@ def _print(r: dict) -> None:
     from rich.table import Table
 
     us = r["us_per_step"]
-    table = Table(title=f"one training step of Linear(20, 10), batch {r['batch_size']}, median of {r['epochs']} "
-                        f"epochs of {r['steps']} steps, {r['torch_threads']} torch threads", title_justify="left")
+    table = Table(
+        title=f"one training step of Linear(20, 10), batch {r['batch_size']}, median of {r['epochs']} "
+        f"epochs of {r['steps']} steps, {r['torch_threads']} torch threads",
+        title_justify="left",
+    )
     for column in ("path", "µs per step", "added per step"):
         table.add_column(column, justify="left" if column == "path" else "right")
     table.add_row("plain loop", f"{us['loop']:.0f}", "")
-    table.add_row("Trainer, automatic optimization", f"{us['trainer_automatic']:.0f}",
-                  f"{r['overhead_us']['trainer_automatic']:+.0f}")
-    table.add_row("Trainer, manual optimization", f"{us['trainer_manual']:.0f}", f"{r['overhead_us']['trainer_manual']:+.0f}")
+    table.add_row(
+        "Trainer, automatic optimization",
+        f"{us['trainer_automatic']:.0f}",
+        f"{r['overhead_us']['trainer_automatic']:+.0f}",
+    )
+    table.add_row(
+        "Trainer, manual optimization", f"{us['trainer_manual']:.0f}", f"{r['overhead_us']['trainer_manual']:+.0f}"
+    )
     console = Console()
     console.print(table)
     if "bench" in r:
         b = r["bench"]
-        console.print(f"bench.py's loop: {b['loop_step_us']:.0f} µs per step, {b['loop_us']:.0f} µs with its shuffle. "
-                      f"With the Trainer's {r['overhead_us']['trainer_automatic']:.0f} µs on top of that step, a/b can "
-                      f"be at most {b['ratio_vs_loop_at_most']:.2f} (measured there: {b['ratio_vs_loop_measured']:.2f}).")
+        console.print(
+            f"bench.py's loop: {b['loop_step_us']:.0f} µs per step, {b['loop_us']:.0f} µs with its shuffle. "
+            f"With the Trainer's {r['overhead_us']['trainer_automatic']:.0f} µs on top of that step, a/b can "
+            f"be at most {b['ratio_vs_loop_at_most']:.2f} (measured there: {b['ratio_vs_loop_measured']:.2f})."
+        )
 
 
 if __name__ == "__main__":

@@ -54,16 +54,23 @@ def pytest_xdist_make_scheduler(config, log):
 
     return InOrderFiles(config, log)
 
+
 # For a `python train.py` subprocess whose config names a class kept in tests/ (a probe callback).
 TESTS_ON_PATH = {"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
 
 # Short runs everywhere unless a test says otherwise: no progress bar, no sanity check.
-QUICK = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
-         "callbacks.progress_bar=null"]
+QUICK = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "trainer.num_sanity_val_steps=0",
+    "callbacks.progress_bar=null",
+]
 
 
-needs_fashion = pytest.mark.skipif(not files_present(ROOT / "data"), reason="FashionMNIST files absent: "
-                                   "`apt-get install dataset-fashion-mnist` or put them in data/FashionMNIST/raw/")
+needs_fashion = pytest.mark.skipif(
+    not files_present(ROOT / "data"),
+    reason="FashionMNIST files absent: `apt-get install dataset-fashion-mnist` or put them in data/FashionMNIST/raw/",
+)
 
 
 @pytest.fixture
@@ -105,8 +112,14 @@ def run_eval(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int
 
 
 def run_script(script: str, *args: str, cwd: Path, env: dict | None, timeout: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture
@@ -117,10 +130,15 @@ def run_in_process(monkeypatch, capfd):
     is SystemExit's; an exception the script lets through (HYDRA_FULL_ERROR=1) is raised here. Tests that need a
     process of their own (signals, DDP, launchers that start processes) use run_train."""
 
-    def _run(*args: str, script: str | Path = "train.py", cwd: Path = ROOT, env: dict | None = None,
-             timeout: int | None = None) -> subprocess.CompletedProcess:   # timeout: run_train's, not used here
+    def _run(
+        *args: str,
+        script: str | Path = "train.py",
+        cwd: Path = ROOT,
+        env: dict | None = None,
+        timeout: int | None = None,
+    ) -> subprocess.CompletedProcess:  # timeout: run_train's, not used here
         path = ROOT / script
-        capfd.readouterr()   # what this run prints, only
+        capfd.readouterr()  # what this run prints, only
         handlers, level = _log_handlers(), logging.getLogger().level
         with monkeypatch.context() as patch:
             patch.chdir(cwd)

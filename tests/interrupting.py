@@ -1,4 +1,7 @@
-"""Callbacks that stop their own process at a given training step: SIGTERM, as a cluster's scheduler would, or SIGKILL."""
+"""Callbacks that stop their own process at a given training step.
+
+SIGTERM, as a cluster's scheduler would, or SIGKILL.
+"""
 
 import os
 import signal
@@ -8,7 +11,7 @@ import lightning as L
 
 class SigtermAt(L.Callback):
     def __init__(self, step: int):
-        self.step = step   # the global step after which the signal arrives
+        self.step = step  # the global step after which the signal arrives
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == self.step:

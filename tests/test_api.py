@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import torch
+from conftest import QUICK, ROOT, needs_fashion, read_metrics
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 import litlab
-from conftest import QUICK, ROOT, needs_fashion, read_metrics
 from litlab import api
 from litlab.callbacks import live_plot
 
@@ -31,11 +31,17 @@ def test_train_writes_the_run_folder_train_py_writes(tmp_path, run_in_process):
     cwd, handlers = os.getcwd(), list(logging.getLogger().handlers)
     result = litlab.train(*IRIS, f"hydra.run.dir={tmp_path / 'api'}")
     assert result.run_dir == tmp_path / "api"
-    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "train.log", "run.json", "metrics.json",
-                 "checkpoints/last.ckpt"):
+    for name in (
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+        "train.log",
+        "run.json",
+        "metrics.json",
+        "checkpoints/last.ckpt",
+    ):
         assert (result.run_dir / name).is_file(), name
     assert list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
-    assert OmegaConf.load(result.run_dir / ".hydra/overrides.yaml") == IRIS   # the overrides, as typed
+    assert OmegaConf.load(result.run_dir / ".hydra/overrides.yaml") == IRIS  # the overrides, as typed
     assert "Seed set to 42" in (result.run_dir / "train.log").read_text()
     assert result.metrics == read_metrics(result.run_dir) and result.metrics["status"] == "completed"
     # Nothing left behind in this process: working directory, Hydra's global state, log handlers.
@@ -52,35 +58,53 @@ def test_train_returns_history_network_and_config(tmp_path):
     result = litlab.train(*IRIS, "model=softmax", *QUICK, f"hydra.run.dir={tmp_path}")
     history = result.history
     assert list(history["epoch"]) == [0, 1, 2]
-    assert {"train/loss", "train/acc", "val/loss", "val/acc", "params/weight_norm", "lr-SGD/pg1"} <= set(history.columns)
-    last = history.iloc[-1]   # metrics.json's train and val values are the last epoch's
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "params/weight_norm", "lr-SGD/pg1"} <= set(
+        history.columns
+    )
+    last = history.iloc[-1]  # metrics.json's train and val values are the last epoch's
     for key in ("train/loss", "train/acc", "val/loss", "val/acc", "params/weight_norm"):
         assert last[key] == pytest.approx(result.metrics[key]), key
     assert history["train/loss"].is_monotonic_decreasing
     assert result.config.model._target_ == "litlab.models.softmax.SoftmaxRegression"
-    assert result.config.paths.output_dir == str(tmp_path)   # resolved: usable after the run
-    assert result.network(torch.zeros(5, 4)).shape == (5, 3)   # 4 Iris features in, 3 classes out
+    assert result.config.paths.output_dir == str(tmp_path)  # resolved: usable after the run
+    assert result.network(torch.zeros(5, 4)).shape == (5, 3)  # 4 Iris features in, 3 classes out
     # Again, in the same process, with other overrides: Hydra's state was cleared.
     again = litlab.train(*IRIS, "model=softmax", "seed=1", *QUICK, f"hydra.run.dir={tmp_path / 'again'}")
     assert again.metrics["train/loss"] != result.metrics["train/loss"] and again.config.seed == 1
 
 
 def test_history_leaves_val_empty_in_epochs_without_validation(tmp_path):
-    result = litlab.train(*IRIS, "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=2", *QUICK,
-                          f"hydra.run.dir={tmp_path}")
+    result = litlab.train(
+        *IRIS, "trainer.max_epochs=4", "trainer.check_val_every_n_epoch=2", *QUICK, f"hydra.run.dir={tmp_path}"
+    )
     assert result.history["val/loss"].isna().tolist() == [True, False, True, False]
     assert result.history["train/loss"].notna().all()
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["optimizer.lrr=0.1"], "optimizer.lrr is not a key; did you mean optimizer.lr?\n"
-                            "keys of optimizer: lr, momentum, dampening, nesterov"),
-    (["optimizer.lr=fast"], "optimizer.lr=fast is not allowed: optimizer.lr takes a number"),
-    (["model=mlpp"], "model=mlpp is not an option; did you mean model=mlp? options of model: linreg, mlp, softmax"),
-    (["data=iris", "model.dropout=1.0"], "model.dropout=1.0 is not allowed: dropout must be in [0, 1) (every entry)"),
-    (["data=iris", "model=linreg"], "model=linreg does not fit data=iris (classification); models that fit it: mlp, softmax"),
-    (["callbacks.live_plot.enabled=maybe"], "callbacks.live_plot.enabled=maybe is not allowed: enabled must be one of auto, True, False"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["optimizer.lrr=0.1"],
+            "optimizer.lrr is not a key; did you mean optimizer.lr?\n"
+            "keys of optimizer: lr, momentum, dampening, nesterov",
+        ),
+        (["optimizer.lr=fast"], "optimizer.lr=fast is not allowed: optimizer.lr takes a number"),
+        (["model=mlpp"], "model=mlpp is not an option; did you mean model=mlp? options of model: linreg, mlp, softmax"),
+        (
+            ["data=iris", "model.dropout=1.0"],
+            "model.dropout=1.0 is not allowed: dropout must be in [0, 1) (every entry)",
+        ),
+        (
+            ["data=iris", "model=linreg"],
+            "model=linreg does not fit data=iris (classification); models that fit it: mlp, softmax",
+        ),
+        (
+            ["callbacks.live_plot.enabled=maybe"],
+            "callbacks.live_plot.enabled=maybe is not allowed: enabled must be one of auto, True, False",
+        ),
+    ],
+)
 def test_bad_input_raises_the_cli_message(tmp_path, capsys, overrides, message):
     with pytest.raises(litlab.LitlabError) as error:
         litlab.train(*overrides, f"hydra.run.dir={tmp_path}")
@@ -90,8 +114,9 @@ def test_bad_input_raises_the_cli_message(tmp_path, capsys, overrides, message):
 
 def test_sweep_returns_the_report_and_marks_failed_jobs(tmp_path):
     """model=linreg cannot fit Iris: its jobs fail, the sweep goes on, and the table says why."""
-    study = litlab.sweep("data=iris", "trainer.max_epochs=2", *QUICK, "model=softmax,linreg", "seed=0,1",
-                         f"hydra.sweep.dir={tmp_path}")
+    study = litlab.sweep(
+        "data=iris", "trainer.max_epochs=2", *QUICK, "model=softmax,linreg", "seed=0,1", f"hydra.sweep.dir={tmp_path}"
+    )
     assert study.dir == tmp_path
     table = study.table
     assert list(table["job"]) == ["0", "1", "2", "3"] and list(table["model"]) == ["softmax"] * 2 + ["linreg"] * 2
@@ -122,7 +147,7 @@ def test_live_plot_draws_one_figure_updated_each_epoch_and_hides_the_bar(tmp_pat
     assert [kind for kind, _ in shown] == ["display", "update", "update"]
     assert all(image.data.startswith(b"\x89PNG") for _, image in shown)
     assert result.metrics["status"] == "completed"
-    assert "Epoch " not in capsys.readouterr().out   # the rich bar prints `Epoch 2/2 ━━━ 5/5 ...` when on
+    assert "Epoch " not in capsys.readouterr().out  # the rich bar prints `Epoch 2/2 ━━━ 5/5 ...` when on
 
 
 def test_live_plot_is_off_outside_a_notebook(make_cfg):
@@ -142,18 +167,29 @@ def test_mlflow_logger_puts_a_sweep_in_one_experiment(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep_dir = tmp_path / "sweep"
-    study = litlab.sweep("data=iris", "trainer.max_epochs=2", *QUICK, "optimizer=sgd,adam", "logger=mlflow",
-                         f"logger.tracking_uri={uri}", f"hydra.sweep.dir={sweep_dir}", "~hydra.callbacks.sweep_report")
+    study = litlab.sweep(
+        "data=iris",
+        "trainer.max_epochs=2",
+        *QUICK,
+        "optimizer=sgd,adam",
+        "logger=mlflow",
+        f"logger.tracking_uri={uri}",
+        f"hydra.sweep.dir={sweep_dir}",
+        "~hydra.callbacks.sweep_report",
+    )
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(str(sweep_dir))
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
     assert len(runs) == 2
     for run, (_, job) in zip(runs, study.table.iterrows()):
         assert run.info.status == "FINISHED" and run.data.tags["run_dir"] == str(sweep_dir / job["job"])
-        assert run.data.params["optimizer._target_"] == {"sgd": "torch.optim.SGD", "adam": "torch.optim.Adam"}[job["optimizer"]]
+        assert (
+            run.data.params["optimizer._target_"]
+            == {"sgd": "torch.optim.SGD", "adam": "torch.optim.Adam"}[job["optimizer"]]
+        )
         assert run.data.metrics["test/acc"] == pytest.approx(job["test/acc"])
         epochs = client.get_metric_history(run.info.run_id, "val/loss")
-        assert len(epochs) == 2   # one value per epoch
+        assert len(epochs) == 2  # one value per epoch
 
 
 @needs_fashion
@@ -161,8 +197,13 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     """The README's ```python blocks, as written, with every run shortened and its folder in tmp_path."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     assert blocks
-    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
-             "trainer.limit_test_batches=2", *QUICK]
+    short = [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
+        *QUICK,
+    ]
     train, sweep = api.train, api.sweep
     monkeypatch.setattr(api, "train", lambda *o: train(*o, *short, f"hydra.run.dir={tmp_path / 'run'}"))
     monkeypatch.setattr(api, "sweep", lambda *o, **k: sweep(*o, *short, f"hydra.sweep.dir={tmp_path / 'sweep'}", **k))

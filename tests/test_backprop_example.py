@@ -20,7 +20,7 @@ def test_one_sgd_step_matches_the_hand_computation(layers, sgd):
     hidden, output = layers.Linear(2, 2), layers.Linear(2, 2)
     network = nn.Sequential(hidden, layers.Sigmoid(), output, layers.Sigmoid()).double()
     with torch.no_grad():
-        hidden.weight.copy_(torch.tensor([[0.15, 0.20], [0.25, 0.30]]))   # row j: the weights into hidden unit j
+        hidden.weight.copy_(torch.tensor([[0.15, 0.20], [0.25, 0.30]]))  # row j: the weights into hidden unit j
         hidden.bias.fill_(0.35)
         output.weight.copy_(torch.tensor([[0.40, 0.45], [0.50, 0.55]]))
         output.bias.fill_(0.60)

@@ -22,7 +22,7 @@ def test_order_differs_between_epochs_and_is_reproducible():
     a, b = IndexBatchSampler(500, 50, seed=3), IndexBatchSampler(500, 50, seed=3)
     first, second = torch.cat(epoch(a, 0)), torch.cat(epoch(a, 1))
     assert not torch.equal(first, second)
-    assert torch.equal(second, torch.cat(epoch(b, 1)))   # the same epoch after a restart: same order
+    assert torch.equal(second, torch.cat(epoch(b, 1)))  # the same epoch after a restart: same order
     assert not torch.equal(first, torch.cat(epoch(IndexBatchSampler(500, 50, seed=4), 0)))
 
 
@@ -34,7 +34,7 @@ def test_last_partial_batch(drop_last, sizes):
 @pytest.mark.parametrize("n", [1000, 1001])
 def test_shards_are_disjoint_and_complete_across_two_ranks(n):
     shards = [torch.cat(epoch(IndexBatchSampler(n, 32, seed=1, rank=r, world_size=2), 5)) for r in (0, 1)]
-    assert len(shards[0]) == len(shards[1])   # equal step counts, or DDP would hang
+    assert len(shards[0]) == len(shards[1])  # equal step counts, or DDP would hang
     union = set(shards[0].tolist()) | set(shards[1].tolist())
     assert union == set(range(n))
     if n % 2 == 0:
@@ -78,10 +78,12 @@ def test_data_module_moves_each_split_to_the_trainer_device_once(make_cfg):
     dm = instantiate(make_cfg("data=iris").data)
     dm.setup("fit")
     x, y = dm.splits["train"]
-    assert dm.on_device("train", "cpu")[0] is x   # already there: no copy
+    assert dm.on_device("train", "cpu")[0] is x  # already there: no copy
     on_meta = dm.on_device("train", "meta")
     assert on_meta[0].device.type == "meta" and on_meta[0].shape == x.shape
-    assert dm.on_device("train", "meta")[0] is on_meta[0]   # moved once, then reused
-    dm.trainer = SimpleNamespace(global_rank=0, world_size=1, strategy=SimpleNamespace(root_device=torch.device("meta")))
+    assert dm.on_device("train", "meta")[0] is on_meta[0]  # moved once, then reused
+    dm.trainer = SimpleNamespace(
+        global_rank=0, world_size=1, strategy=SimpleNamespace(root_device=torch.device("meta"))
+    )
     xb, yb = next(iter(dm.train_dataloader()))
     assert xb.device.type == yb.device.type == "meta" and len(xb) == dm.batch_size

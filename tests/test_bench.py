@@ -5,7 +5,6 @@ import json
 import math
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -49,8 +48,11 @@ def test_trainer_overhead_measures_three_paths_and_the_ceiling_of_a_bench_run(tm
     overhead = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(overhead)
     bench = tmp_path / "bench.json"
-    bench.write_text(json.dumps({"samples_per_s": {"loop": 100_000, "loop_steps_only": 128_000}, "batch_size": 256,
-                                 "ratio_vs_loop": 0.8}))
+    bench.write_text(
+        json.dumps(
+            {"samples_per_s": {"loop": 100_000, "loop_steps_only": 128_000}, "batch_size": 256, "ratio_vs_loop": 0.8}
+        )
+    )
     out = tmp_path / "overhead.json"
     result = overhead.main(["--steps", "20", "--epochs", "1", "--bench", str(bench), "--json", str(out)])
     assert json.loads(out.read_text()) == result
@@ -58,14 +60,15 @@ def test_trainer_overhead_measures_three_paths_and_the_ceiling_of_a_bench_run(tm
     assert set(us) == {"loop", "trainer_automatic", "trainer_manual"} and all(v > 0 for v in us.values())
     assert result["overhead_us"]["trainer_automatic"] == us["trainer_automatic"] - us["loop"]
     ceiling = result["bench"]
-    assert (ceiling["loop_step_us"], ceiling["loop_us"]) == pytest.approx((2000, 2560))   # 256 at 128k/s, 100k/s
+    assert (ceiling["loop_step_us"], ceiling["loop_us"]) == pytest.approx((2000, 2560))  # 256 at 128k/s, 100k/s
     assert ceiling["ratio_vs_loop_at_most"] == pytest.approx(2560 / (2000 + result["overhead_us"]["trainer_automatic"]))
 
 
 def test_small_run_mode_measures_epochs_and_whole_processes_against_hand_written_scripts(tmp_path, capsys):
     out = tmp_path / "small.json"
-    result = load_bench().main(["--small-run", "--max-epochs", "8", "--repeats", "1", "--threads", "1", "--breakdown",
-                                "--json", str(out)])
+    result = load_bench().main(
+        ["--small-run", "--max-epochs", "8", "--repeats", "1", "--threads", "1", "--breakdown", "--json", str(out)]
+    )
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     # 8 epochs, the first 5 left out: 3 timed epochs of litlab, and 3 of the loop (1 before it, 2 after it)
     assert len(result["each_epoch_ms"]["litlab"]) == len(result["each_epoch_ms"]["loop"]) == 3
@@ -89,5 +92,5 @@ def test_hand_written_scripts_train_what_the_experiment_trains(script, tmp_path)
     result = module.main([f"--out={tmp_path}"])
     if script == "handwritten_iris_optimizers":
         assert result["val/acc"] >= 0.9 and result["test/acc"] >= 0.9
-    else:   # d2l 4.4: w close to the true [5, 1.2, -3.4, 5.6], test loss near the noise's 0.01
+    else:  # d2l 4.4: w close to the true [5, 1.2, -3.4, 5.6], test loss near the noise's 0.01
         assert result["w"] == pytest.approx([5.0, 1.2, -3.4, 5.6], abs=0.5) and result["test/loss"] < 0.05

@@ -1,11 +1,11 @@
 """Every option of every config group composes, and what it names can be built."""
 
 import pytest
+from conftest import CONF
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from conftest import CONF
 from litlab.finetune import network_config
 
 GROUPS = ["data", "model", "optimizer", "regularization", "scheduler", "accelerator", "logger", "callbacks"]

@@ -18,13 +18,15 @@ def test_unknown_option_lists_the_options(tmp_path, run_in_process):
     result = run_in_process("model=mlpp", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "error: model=mlpp is not an option; did you mean model=mlp? options of model: linreg, mlp, softmax"]
-    with pytest.raises(Exception, match="Could not find 'model/mlpp'"):   # Hydra's own error, let through to Python
+        "error: model=mlpp is not an option; did you mean model=mlp? options of model: linreg, mlp, softmax"
+    ]
+    with pytest.raises(Exception, match="Could not find 'model/mlpp'"):  # Hydra's own error, let through to Python
         run_in_process("model=mlpp", f"hydra.run.dir={tmp_path}", env={"HYDRA_FULL_ERROR": "1"})
 
 
-@pytest.mark.parametrize(("override", "group"), [("experiment=nonexistent", "experiment"),
-                                                 ("hydra/launcher=jobli", "hydra/launcher")])
+@pytest.mark.parametrize(
+    ("override", "group"), [("experiment=nonexistent", "experiment"), ("hydra/launcher=jobli", "hydra/launcher")]
+)
 def test_unknown_option_of_any_group(make_cfg, override, group):
     """Every group, Hydra's own included, names its options; checked in-process, the path train.py reports through."""
     from hydra.errors import ConfigCompositionException
@@ -42,9 +44,11 @@ def test_unknown_option_of_any_group(make_cfg, override, group):
 def test_unknown_key_says_what_to_type_instead(tmp_path, run_in_process):
     result = run_in_process("optimizer.lrr=0.1", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["error: optimizer.lrr is not a key; did you mean optimizer.lr?",
-                                          "keys of optimizer: lr, momentum, dampening, nesterov"]
-    assert not tmp_path.exists() or not any(tmp_path.iterdir())   # refused before the run folder is made
+    assert result.stderr.splitlines() == [
+        "error: optimizer.lrr is not a key; did you mean optimizer.lr?",
+        "keys of optimizer: lr, momentum, dampening, nesterov",
+    ]
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # refused before the run folder is made
 
 
 def test_wrong_type_names_the_key_and_the_type(tmp_path, run_in_process):
@@ -81,6 +85,6 @@ def test_gpu_that_is_not_there(tmp_path, run_in_process):
 def test_help_and_cfg_still_work(run_in_process):
     helped = run_in_process("--help")
     assert helped.returncode == 0 and "optimizer: adadelta, adagrad" in helped.stdout
-    assert "schema" not in helped.stdout.split("== Config ==")[0]   # schemas are not options
+    assert "schema" not in helped.stdout.split("== Config ==")[0]  # schemas are not options
     shown = run_in_process("--cfg", "job", "optimizer=adam", "optimizer.lr=0.01")
     assert shown.returncode == 0 and "lr: 0.01" in shown.stdout and "betas:" in shown.stdout

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from conftest import QUICK, compose_config, read_metrics
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import QUICK, compose_config, read_metrics
 from litlab.errors import LitlabError
 from litlab.evaluate import evaluate
 from litlab.run import train
@@ -21,8 +21,11 @@ def make_eval_cfg(tmp_path):
 def iris_run(tmp_path_factory):
     """A short Iris run, trained once for the tests below."""
     folder = tmp_path_factory.mktemp("iris_run")
-    train(compose_config("train", [*QUICK, "data=iris", "model=mlp", "trainer.max_epochs=5",
-                                   f"paths.output_dir={folder}"]))
+    train(
+        compose_config(
+            "train", [*QUICK, "data=iris", "model=mlp", "trainer.max_epochs=5", f"paths.output_dir={folder}"]
+        )
+    )
     GlobalHydra.instance().clear()
     return folder
 
@@ -40,13 +43,16 @@ def test_eval_reproduces_the_reported_test_metrics(iris_run, tmp_path, run_in_pr
 
 def test_eval_on_the_validation_split(iris_run, make_eval_cfg):
     record = evaluate(make_eval_cfg(f"ckpt_path={iris_run / 'checkpoints' / 'last.ckpt'}", "split=val"))
-    assert record["val/acc"] == pytest.approx(read_metrics(iris_run)["val/acc"])   # last epoch's val metrics
+    assert record["val/acc"] == pytest.approx(read_metrics(iris_run)["val/acc"])  # last epoch's val metrics
 
 
-@pytest.mark.parametrize(("make_path", "message"), [
-    (lambda run, tmp: tmp / "missing.ckpt", r"ckpt_path=.*missing.ckpt: no such file"),
-    (lambda run, tmp: run / "metrics.json", r"ckpt_path=.*metrics.json cannot be read as a checkpoint"),
-])
+@pytest.mark.parametrize(
+    ("make_path", "message"),
+    [
+        (lambda run, tmp: tmp / "missing.ckpt", r"ckpt_path=.*missing.ckpt: no such file"),
+        (lambda run, tmp: run / "metrics.json", r"ckpt_path=.*metrics.json cannot be read as a checkpoint"),
+    ],
+)
 def test_eval_refuses_what_is_not_a_checkpoint(iris_run, tmp_path, make_eval_cfg, make_path, message):
     with pytest.raises(LitlabError, match=message):
         evaluate(make_eval_cfg(f"ckpt_path={make_path(iris_run, tmp_path)}"))
@@ -54,8 +60,11 @@ def test_eval_refuses_what_is_not_a_checkpoint(iris_run, tmp_path, make_eval_cfg
 
 def test_eval_refuses_data_the_checkpoint_does_not_fit(iris_run, make_eval_cfg):
     ckpt = iris_run / "checkpoints" / "last.ckpt"
-    with pytest.raises(LitlabError, match=r"does not match the chosen data: its network takes 4 features and 3 "
-                                          r"outputs; DigitsDataModule has 64 features and 10 outputs"):
+    with pytest.raises(
+        LitlabError,
+        match=r"does not match the chosen data: its network takes 4 features and 3 "
+        r"outputs; DigitsDataModule has 64 features and 10 outputs",
+    ):
         evaluate(make_eval_cfg(f"ckpt_path={ckpt}", "data=digits"))
     with pytest.raises(LitlabError, match="holds a classification model; the chosen data .* is a regression set"):
         evaluate(make_eval_cfg(f"ckpt_path={ckpt}", "data=synthetic_linear"))

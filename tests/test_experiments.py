@@ -2,16 +2,21 @@
 
 import pytest
 import torch
-
 from conftest import CONF, needs_fashion, read_metrics
+
 from litlab.data.csv_file import CSVDataModule
 from litlab.errors import LitlabError
 from litlab.run import train
 
 EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
 FASHION = {"softmax_fashion", "mlp_fashion", "dropout_fashion"}
-SHORT = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
-         "trainer.limit_test_batches=2", "trainer.check_val_every_n_epoch=1"]
+SHORT = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.check_val_every_n_epoch=1",
+]
 
 
 @pytest.fixture
@@ -68,7 +73,7 @@ def test_polynomial_fit_and_underfit_reference(make_cfg, tmp_path):
     2 features underfit (test loss 11.3)."""
     train(make_cfg("experiment=polynomial_fit", f"paths.output_dir={tmp_path / 'fit'}"))
     fit = read_metrics(tmp_path / "fit")
-    assert fit["epochs"] == 400 and fit["best_checkpoint"].endswith("epoch399.ckpt")   # the final model is tested
+    assert fit["epochs"] == 400 and fit["best_checkpoint"].endswith("epoch399.ckpt")  # the final model is tested
     assert learned_w(tmp_path / "fit") == pytest.approx([5, 1.2, -3.4, 5.6], abs=0.6)
     assert fit["test/loss"] < 0.1
     train(make_cfg("experiment=polynomial_underfit", f"paths.output_dir={tmp_path / 'underfit'}"))
@@ -92,8 +97,10 @@ def test_polynomial_data_is_d2ls(make_cfg):
     dm.setup()
     x, y = dm.splits["train"]
     assert x.shape == (100, 20) and dm.num_features == 20 and dm.true_params["w"][:5] == [5.0, 1.2, -3.4, 5.6, 0.0]
-    assert torch.allclose(x[:, 2], x[:, 1] ** 2 / 2) and torch.allclose(x[:, 0], torch.ones(100))   # x^i / i!
-    assert torch.allclose(y, x[:, :4] @ torch.tensor([5.0, 1.2, -3.4, 5.6]), atol=1e-5)   # noise 0: exactly the polynomial
+    assert torch.allclose(x[:, 2], x[:, 1] ** 2 / 2) and torch.allclose(x[:, 0], torch.ones(100))  # x^i / i!
+    assert torch.allclose(
+        y, x[:, :4] @ torch.tensor([5.0, 1.2, -3.4, 5.6]), atol=1e-5
+    )  # noise 0: exactly the polynomial
 
 
 def test_csv_classes_and_stratified_split(iris_csv):
@@ -102,18 +109,23 @@ def test_csv_classes_and_stratified_split(iris_csv):
     assert dm.class_names == ["setosa", "versicolor", "virginica"] and dm.num_features == 4
     sizes = {name: len(y) for name, (_, y) in dm.splits.items()}
     assert sizes == {"train": 90, "val": 30, "test": 30}
-    assert torch.bincount(dm.splits["val"][1]).tolist() == [10, 10, 10]   # stratified
+    assert torch.bincount(dm.splits["val"][1]).tolist() == [10, 10, 10]  # stratified
     x_train = dm.splits["train"][0]
-    assert torch.allclose(x_train.mean(0), torch.zeros(4), atol=1e-5)    # standardised on the training split
+    assert torch.allclose(x_train.mean(0), torch.zeros(4), atol=1e-5)  # standardised on the training split
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"path": "no_such.csv", "target": "species"}, "data.path=no_such.csv: no such file"),
-    ({"target": "kind"}, "has no column 'kind'; its columns are sepal length (cm)"),
-    ({"target": "species", "task": "regression"}, "target column 'species' is not numeric"),
-    ({"target": "sepal length (cm)", "task": "regression", "split": [0.5, 0.25, 0.25], "max_rows": 3},
-     "has 3 rows: too few for a train / val / test split"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path": "no_such.csv", "target": "species"}, "data.path=no_such.csv: no such file"),
+        ({"target": "kind"}, "has no column 'kind'; its columns are sepal length (cm)"),
+        ({"target": "species", "task": "regression"}, "target column 'species' is not numeric"),
+        (
+            {"target": "sepal length (cm)", "task": "regression", "split": [0.5, 0.25, 0.25], "max_rows": 3},
+            "has 3 rows: too few for a train / val / test split",
+        ),
+    ],
+)
 def test_csv_bad_input_is_named(iris_csv, kwargs, message):
     if max_rows := kwargs.pop("max_rows", None):
         iris_csv.write_text("\n".join(iris_csv.read_text().splitlines()[: max_rows + 1]))

@@ -16,19 +16,36 @@ def network_state(checkpoint) -> dict[str, torch.Tensor]:
 @pytest.fixture
 def pretrained(make_cfg, tmp_path):
     """A short MLP run on Iris: its last checkpoint."""
-    train(make_cfg("data=iris", "model=mlp", "model.hidden=[16]", "trainer.max_epochs=2",
-                   f"paths.output_dir={tmp_path / 'pretrained'}"))
+    train(
+        make_cfg(
+            "data=iris",
+            "model=mlp",
+            "model.hidden=[16]",
+            "trainer.max_epochs=2",
+            f"paths.output_dir={tmp_path / 'pretrained'}",
+        )
+    )
     return tmp_path / "pretrained" / "checkpoints" / "last.ckpt"
 
 
 def test_frozen_layer_is_bit_identical_after_training_and_the_rest_changed(make_cfg, tmp_path, pretrained):
-    overrides = ["data=iris", "model=mlp", "model.hidden=[16]", f"init_from={pretrained}", "model.freeze=[net.1]",
-                 "optimizer=adam", "optimizer.lr=0.01", "trainer.max_epochs=3"]
+    overrides = [
+        "data=iris",
+        "model=mlp",
+        "model.hidden=[16]",
+        f"init_from={pretrained}",
+        "model.freeze=[net.1]",
+        "optimizer=adam",
+        "optimizer.lr=0.01",
+        "trainer.max_epochs=3",
+    ]
     _, system, _ = build(make_cfg(*overrides))
-    summary = ModelSummary(system)   # what Lightning prints before training
+    summary = ModelSummary(system)  # what Lightning prints before training
     assert summary.total_parameters - summary.trainable_parameters == 4 * 16 + 16
-    assert all(id(p) not in {id(q) for group in system.configure_optimizers().param_groups for q in group["params"]}
-               for p in system.network.net[1].parameters())
+    assert all(
+        id(p) not in {id(q) for group in system.configure_optimizers().param_groups for q in group["params"]}
+        for p in system.network.net[1].parameters()
+    )
 
     train(make_cfg(*overrides, f"paths.output_dir={tmp_path / 'finetuned'}"))
     before, after = network_state(pretrained), network_state(tmp_path / "finetuned" / "checkpoints" / "last.ckpt")

@@ -10,9 +10,18 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from litlab.run import build
 
-
-WAITING_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique", "_unique2", "unique_dim",
-               "unique_consecutive", "bincount", "repeat_interleave"}
+WAITING_OPS = {
+    "_local_scalar_dense",
+    "nonzero",
+    "masked_select",
+    "unique",
+    "_unique",
+    "_unique2",
+    "unique_dim",
+    "unique_consecutive",
+    "bincount",
+    "repeat_interleave",
+}
 
 
 class CountHostReads(TorchDispatchMode):
@@ -60,6 +69,14 @@ def test_training_steps_read_nothing_back_except_every_few_dozen_steps(make_cfg)
 
 def test_step_logging_reads_every_step_as_asked(make_cfg):
     """The count above can fail: per-step logging (`log_step_metrics=true`) reads on every step."""
-    steps = reads_per_step(make_cfg("data=digits", "model=mlp", "data.batch_size=32", "trainer.max_epochs=1",
-                                    "log_step_metrics=true", "trainer.log_every_n_steps=1"))
+    steps = reads_per_step(
+        make_cfg(
+            "data=digits",
+            "model=mlp",
+            "data.batch_size=32",
+            "trainer.max_epochs=1",
+            "log_step_metrics=true",
+            "trainer.log_every_n_steps=1",
+        )
+    )
     assert sum(1 for n in steps if n) >= len(steps) * 0.9

@@ -6,8 +6,8 @@ import signal
 import lightning as L
 import pytest
 import torch
-
 from conftest import QUICK, TESTS_ON_PATH, read_metrics, run_train
+
 from litlab.callbacks.interval_checkpoint import HeldWrites, IntervalCheckpoint
 from litlab.checkpoints import AtomicCheckpointIO
 from litlab.errors import LitlabError
@@ -30,17 +30,17 @@ class FilesAtEpochEnd(L.Callback):
 def test_a_run_shorter_than_the_interval_writes_both_checkpoints_at_the_end(make_cfg, tmp_path):
     datamodule, system, trainer = build(make_cfg("data=iris", "model=mlp", "trainer.max_epochs=4"))
     checkpoint = trainer.checkpoint_callback
-    assert isinstance(checkpoint, IntervalCheckpoint) and checkpoint.write_interval == 30   # the default callbacks
+    assert isinstance(checkpoint, IntervalCheckpoint) and checkpoint.write_interval == 30  # the default callbacks
     probe = FilesAtEpochEnd(tmp_path / "checkpoints")
     trainer.callbacks.append(probe)
     trainer.fit(system, datamodule=datamodule)
 
-    assert probe.seen == [[]] * 4   # nothing written during the 4 epochs: the interval had not passed
+    assert probe.seen == [[]] * 4  # nothing written during the 4 epochs: the interval had not passed
     best, last = checkpoint.best_model_path, tmp_path / "checkpoints" / "last.ckpt"
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == sorted([last.name, best.rsplit("/", 1)[-1]])
     assert torch.load(last, weights_only=False)["global_step"] == trainer.global_step == 4 * 5
     held_best = torch.load(best, weights_only=False)
-    assert held_best["callbacks"] and held_best["optimizer_states"]   # a full checkpoint, resumable
+    assert held_best["callbacks"] and held_best["optimizer_states"]  # a full checkpoint, resumable
     # The file holds the weights of the best epoch, not the final ones (val/loss of that epoch, recomputed).
     assert held_best["epoch"] == int(best[-8:-5]) and held_best["global_step"] == 5 * (held_best["epoch"] + 1)
 
@@ -50,14 +50,21 @@ def test_sigkill_after_the_first_write_then_resume_equals_an_uninterrupted_run(m
     straight = read_metrics(tmp_path / "straight")
 
     run_dir = tmp_path / "killed"
-    killed = run_train(*RUN, "callbacks.model_checkpoint.write_interval=0.5",
-                       "+callbacks.kill._target_=interrupting.SigkillAfterWrite",
-                       f"+callbacks.kill.dirpath={run_dir / 'checkpoints'}", f"hydra.run.dir={run_dir}", env=TESTS_ON_PATH)
+    killed = run_train(
+        *RUN,
+        "callbacks.model_checkpoint.write_interval=0.5",
+        "+callbacks.kill._target_=interrupting.SigkillAfterWrite",
+        f"+callbacks.kill.dirpath={run_dir / 'checkpoints'}",
+        f"hydra.run.dir={run_dir}",
+        env=TESTS_ON_PATH,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    assert 0 < last["global_step"] < 200 * 5   # killed part way, after the first write
+    assert 0 < last["global_step"] < 200 * 5  # killed part way, after the first write
     state = next(v for k, v in last["callbacks"].items() if k.startswith("IntervalCheckpoint"))
-    assert (run_dir / "checkpoints" / state["best_model_path"].rsplit("/", 1)[-1]).is_file()   # the best it names is there
+    assert (
+        run_dir / "checkpoints" / state["best_model_path"].rsplit("/", 1)[-1]
+    ).is_file()  # the best it names is there
 
     # The run's own overrides come back with resume=: point the probe where no checkpoint will appear (the resumed
     # run is in this process).
@@ -66,7 +73,7 @@ def test_sigkill_after_the_first_write_then_resume_equals_an_uninterrupted_run(m
     final = read_metrics(run_dir)
     assert final["status"] == "completed" and final["epochs"] == straight["epochs"] == 200
     for key in [k for k in straight if k.startswith(("train/", "val/", "test/", "params/", "lr-"))]:
-        assert final[key] == straight[key], key   # equal to the last digit, on CPU
+        assert final[key] == straight[key], key  # equal to the last digit, on CPU
     assert final["best_checkpoint"].rsplit("/", 1)[-1] == straight["best_checkpoint"].rsplit("/", 1)[-1]
 
 
@@ -78,9 +85,9 @@ def test_held_checkpoints_reach_the_disk_in_order_and_a_replaced_one_goes_after_
     io.save_checkpoint({"state_dict": {"w": weights}}, tmp_path / "epoch001.ckpt")
     io.remove_checkpoint(tmp_path / "epoch000.ckpt")
     io.holding = False
-    weights += 1   # training goes on: the held checkpoint keeps the values it was saved with
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch000.ckpt"]   # held; the old best still on disk
-    io.save_checkpoint({"state_dict": {"w": weights}}, tmp_path / "last.ckpt")   # a write flushes what is held first
+    weights += 1  # training goes on: the held checkpoint keeps the values it was saved with
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch000.ckpt"]  # held; the old best still on disk
+    io.save_checkpoint({"state_dict": {"w": weights}}, tmp_path / "last.ckpt")  # a write flushes what is held first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch001.ckpt", "last.ckpt"]
     assert torch.equal(torch.load(tmp_path / "epoch001.ckpt")["state_dict"]["w"], torch.ones(2))
 

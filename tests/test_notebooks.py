@@ -12,16 +12,19 @@ import os
 
 import nbformat
 import pytest
+from conftest import ROOT, needs_fashion
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
-from conftest import ROOT, needs_fashion
-
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-FASHION = ["trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2",
-           "trainer.limit_test_batches=2"]
-SHORTEN = {   # notebook -> the overrides its runs get in CI
+FASHION = [
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+]
+SHORTEN = {  # notebook -> the overrides its runs get in CI
     "01_linear_and_softmax_regression": FASHION,
     "02_mlp_and_dropout": FASHION,
     "03_polynomial_under_and_overfitting": ["trainer.max_epochs=20"],
@@ -46,8 +49,13 @@ class CountingClient(NotebookClient):
 def kernel():
     """One python3 kernel for the notebooks of this file (tests/conftest.py keeps them on one xdist worker)."""
     manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(env={**os.environ, "LITLAB_DATA_DIR": str(ROOT / "data"),
-                              "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])})
+    manager.start_kernel(
+        env={
+            **os.environ,
+            "LITLAB_DATA_DIR": str(ROOT / "data"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        }
+    )
     yield manager
     manager.shutdown_kernel(now=True)
 
@@ -62,21 +70,27 @@ def test_every_notebook_is_listed_and_stored_without_outputs():
         assert sum("parameters" in cell.metadata.get("tags", []) for cell in code) == 1, path.name
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=[needs_fashion] if p.stem in USES_FASHION else [], id=p.stem)
-                                  for p in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "path", [pytest.param(p, marks=[needs_fashion] if p.stem in USES_FASHION else [], id=p.stem) for p in NOTEBOOKS]
+)
 def test_notebook_runs_top_to_bottom(path, tmp_path, kernel):
     notebook = nbformat.read(path, as_version=4)
     at = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
     notebook.cells.insert(at + 1, new_code_cell(f"extra = {SHORTEN[path.stem]!r}   # injected by the test"))
     # As a new kernel would start: no names defined (not even `os`), in a folder of its own.
-    notebook.cells.insert(0, new_code_cell(f"get_ipython().run_line_magic('reset', '-f')\n"
-                                           f"__import__('os').chdir({str(tmp_path)!r})   # injected by the test"))
-    if not kernel.is_alive():   # a notebook before this one killed it
+    notebook.cells.insert(
+        0,
+        new_code_cell(
+            f"get_ipython().run_line_magic('reset', '-f')\n"
+            f"__import__('os').chdir({str(tmp_path)!r})   # injected by the test"
+        ),
+    )
+    if not kernel.is_alive():  # a notebook before this one killed it
         kernel.restart_kernel(now=True)
     CountingClient.updates = 0
     client = CountingClient(notebook, km=kernel, timeout=600)
     try:
-        client.execute()   # raises CellExecutionError, naming the cell, on any error
+        client.execute()  # raises CellExecutionError, naming the cell, on any error
     finally:
         if client.kc is not None:
             client.kc.stop_channels()

@@ -3,9 +3,8 @@
 import importlib.util
 
 import torch
-from matplotlib.image import imread
-
 from conftest import ROOT
+from matplotlib.image import imread
 
 spec = importlib.util.spec_from_file_location("plot_activations", ROOT / "scripts" / "plot_activations.py")
 plot_activations = importlib.util.module_from_spec(spec)
@@ -17,7 +16,7 @@ def test_writes_one_png_with_four_panels(tmp_path, capsys):
     plot_activations.main(["--out", str(out)])
     assert f"wrote {out}" in capsys.readouterr().out
     image = imread(out)
-    assert image.shape[:2] == (700, 1000) and image.std() > 0.05   # drawn, not blank
+    assert image.shape[:2] == (700, 1000) and image.std() > 0.05  # drawn, not blank
     assert len(plot_activations.activations(0.1)) == 4
 
 

@@ -9,21 +9,31 @@ from litlab.run import build
 
 def test_between_redraws_batches_are_skipped_and_the_last_is_shown(make_cfg, monkeypatch):
     shown = {"train": [], "val": []}
-    monkeypatch.setattr(RichProgressBar, "on_train_batch_end",
-                        lambda self, trainer, module, outputs, batch, i: shown["train"].append(i))
-    monkeypatch.setattr(RichProgressBar, "on_validation_batch_end",
-                        lambda self, trainer, module, outputs, batch, i, dataloader_idx=0: shown["val"].append(i))
+    monkeypatch.setattr(
+        RichProgressBar, "on_train_batch_end", lambda self, trainer, module, outputs, batch, i: shown["train"].append(i)
+    )
+    monkeypatch.setattr(
+        RichProgressBar,
+        "on_validation_batch_end",
+        lambda self, trainer, module, outputs, batch, i, dataloader_idx=0: shown["val"].append(i),
+    )
     clock = iter(range(10**6))
-    monkeypatch.setattr("litlab.callbacks.progress.monotonic", lambda: next(clock) / 1000)   # 1 ms apart
-    cfg = make_cfg("data=digits", "model=softmax", "data.batch_size=16", "trainer.max_epochs=1",
-                   "trainer.num_sanity_val_steps=0", quick=False)
+    monkeypatch.setattr("litlab.callbacks.progress.monotonic", lambda: next(clock) / 1000)  # 1 ms apart
+    cfg = make_cfg(
+        "data=digits",
+        "model=softmax",
+        "data.batch_size=16",
+        "trainer.max_epochs=1",
+        "trainer.num_sanity_val_steps=0",
+        quick=False,
+    )
     datamodule, system, trainer = build(cfg)
-    assert isinstance(trainer.progress_bar_callback, ThrottledRichProgressBar)   # the default callbacks' bar
+    assert isinstance(trainer.progress_bar_callback, ThrottledRichProgressBar)  # the default callbacks' bar
     trainer.fit(system, datamodule=datamodule)
     # 1 ms per batch at 10 redraws a second: one batch in 100 is handed over, and the last one.
     batches = trainer.num_training_batches
     assert shown["train"] == [*range(0, batches - 1, 100), batches - 1]
-    assert shown["val"] == [trainer.num_val_batches[0] - 1]   # less than 100 ms after the last training batch
+    assert shown["val"] == [trainer.num_val_batches[0] - 1]  # less than 100 ms after the last training batch
 
 
 def test_refresh_rate_zero_hides_the_bar(make_cfg):
@@ -36,8 +46,13 @@ def test_a_long_run_keeps_one_validation_task_not_one_per_epoch(make_cfg):
     datamodule, system, trainer = build(cfg)
     bar = trainer.progress_bar_callback
     tasks = []
-    trainer.callbacks.append(type("CountTasks", (L.Callback,), {
-        "on_train_epoch_end": lambda self, trainer, module: tasks.append(len(bar.progress.tasks))})())
+    trainer.callbacks.append(
+        type(
+            "CountTasks",
+            (L.Callback,),
+            {"on_train_epoch_end": lambda self, trainer, module: tasks.append(len(bar.progress.tasks))},
+        )()
+    )
     trainer.fit(system, datamodule=datamodule)
     # The training bar and the sanity check's (hidden) one; Lightning's own bar would hold 12 validation tasks by now.
     assert max(tasks) <= 3 and tasks[-1] == tasks[1], tasks

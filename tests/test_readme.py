@@ -32,9 +32,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra.core.global_hydra import GlobalHydra
-
 from conftest import ROOT, read_metrics
+from hydra.core.global_hydra import GlobalHydra
 
 README = ROOT / "README.md"
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
@@ -43,8 +42,13 @@ IN_PROCESS = {"train.py", "eval.py", "predict.py"}
 # Run as processes even though they are train.py: they start processes of their own from the command line.
 AS_PROCESS = re.compile(r"accelerator=ddp|hydra/launcher=")
 
-SHORT_RUN = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=2",
-             "trainer.limit_test_batches=2", "trainer.check_val_every_n_epoch=1"]
+SHORT_RUN = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.check_val_every_n_epoch=1",
+]
 # Appended to the commands they match, after SHORT_RUN for train.py (the last value of a key wins, as in Hydra).
 # A resumed run trains one epoch more than the run it continues (README: run, resume, resume further,
 # ckpt_path from that: 1, 1, 2, 3 epochs), so each has an epoch to train and a best checkpoint for eval.py.
@@ -61,9 +65,9 @@ SHORTER = [
 
 @dataclass
 class Command:
-    line: int                 # in README.md
-    text: str                 # as written, comment included
-    expected: list[str] = field(default_factory=list)   # the lines a `$ ` transcript shows after it
+    line: int  # in README.md
+    text: str  # as written, comment included
+    expected: list[str] = field(default_factory=list)  # the lines a `$ ` transcript shows after it
 
     @property
     def argv(self) -> list[str]:
@@ -85,7 +89,7 @@ def readme_commands(text: str) -> list[Command]:
         if fence not in SHELL_FENCES or not line.strip() or line.lstrip().startswith("#"):
             continue
         if transcript and not line.startswith("$ "):
-            transcript.expected.append(line)   # what the `$ ` command above it prints
+            transcript.expected.append(line)  # what the `$ ` command above it prints
             continue
         commands.append(Command(number, line.strip()))
         transcript = commands[-1] if line.startswith("$ ") else None
@@ -105,7 +109,7 @@ def test_the_readme_has_commands_and_each_is_recognised():
 def clone(tmp_path_factory) -> Path:
     """A folder that looks like a fresh clone: links to the repository's files, its own outputs/."""
     folder = tmp_path_factory.mktemp("clone")
-    (ROOT / "data").mkdir(exist_ok=True)   # FashionMNIST is unpacked once, shared with the other tests
+    (ROOT / "data").mkdir(exist_ok=True)  # FashionMNIST is unpacked once, shared with the other tests
     for entry in ROOT.iterdir():
         if entry.name not in (".git", "outputs"):
             (folder / entry.name).symlink_to(entry)
@@ -126,7 +130,7 @@ def test_readme_command(command: Command, clone: Path, run_in_process):
         result = _process([*argv, "PYTEST_ARGS=--collect-only -q"], ROOT)
         assert result.returncode == 0 and " tests collected" in result.stdout, result.stdout[-2000:]
         return
-    if argv[0] == "make":   # in the repository itself: make's own setup step must find its .venv
+    if argv[0] == "make":  # in the repository itself: make's own setup step must find its .venv
         run_args = [a for a in argv if a.startswith("ARGS=")]
         args = " ".join([*(a[5:] for a in run_args), *SHORT_RUN, f"hydra.run.dir={clone}/outputs/make_train"])
         result = _process([*(a for a in argv if not a.startswith("ARGS=")), f"ARGS={args}"], ROOT)
@@ -141,8 +145,9 @@ def test_readme_command(command: Command, clone: Path, run_in_process):
     script, before = argv[1], _run_folders(clone)
     if script in IN_PROCESS and not AS_PROCESS.search(" ".join(argv)):
         result = run_in_process(*argv[2:], script=clone / script, cwd=clone)
-        assert result.returncode == 0, \
+        assert result.returncode == 0, (
             f"exit status {result.returncode}\n{result.stderr[-3000:]}\n{result.stdout[-2000:]}"
+        )
     else:
         result = _process([sys.executable, *argv[1:]], clone)
         assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
@@ -167,7 +172,7 @@ def _filled(arg: str, clone: Path) -> str:
     for kind in ("runs", "multirun"):
         token = f"outputs/{kind}/DATE/TIME"
         if token in arg:
-            folders = sorted((clone / "outputs" / kind).glob("*/*"))   # DATE/TIME, DATE/TIME_1: in creation order
+            folders = sorted((clone / "outputs" / kind).glob("*/*"))  # DATE/TIME, DATE/TIME_1: in creation order
             if not folders:
                 pytest.skip(f"needs the {kind} folder an earlier README command writes (run the whole file)")
             arg = arg.replace(token, str(folders[-1].relative_to(clone)))
@@ -196,27 +201,32 @@ def _check_transcript(command: Command, result: subprocess.CompletedProcess) -> 
     printed = (result.stderr + result.stdout).splitlines()
     for line in command.expected:
         pattern = ".*".join(map(re.escape, line.split("[...]")))
-        assert any(re.fullmatch(pattern, p) for p in printed), f"README shows {line!r}; printed:\n" + "\n".join(printed[-20:])
+        assert any(re.fullmatch(pattern, p) for p in printed), f"README shows {line!r}; printed:\n" + "\n".join(
+            printed[-20:]
+        )
     shows_error = any(re.search(r"\berror\b", line, re.I) for line in command.expected)
     assert (result.returncode != 0) == shows_error, f"exit status {result.returncode}"
 
 
 def _compose_and_check(argv: list[str]) -> None:
     """A command for GPUs or Slurm, on a machine without them: its config composes and its values are allowed."""
+    from conftest import CONF
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.utils import get_class
 
-    from conftest import CONF
     from litlab.config.checks import check_config
 
     assert argv[:2] == ["python", "train.py"], argv
     overrides = [a for a in argv[2:] if a != "-m"]
     parser = OverridesParser.create()
     # A sweep's first job stands for all: `optimizer=sgd,adam` composes as `optimizer=sgd`.
-    first = [o.get_key_element() + "=" + (next(o.sweep_string_iterator()) if o.is_sweep_override()
-                                          else o.get_value_element_as_str())
-             for o in parser.parse_overrides(overrides)]
+    first = [
+        o.get_key_element()
+        + "="
+        + (next(o.sweep_string_iterator()) if o.is_sweep_override() else o.get_value_element_as_str())
+        for o in parser.parse_overrides(overrides)
+    ]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=first, return_hydra_config=True)
@@ -238,7 +248,7 @@ def _sweep_jobs(argv: list[str], new: set[Path], key: str) -> tuple[Path, list[s
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == [str(i) for i in range(len(values))]
     for job, value in enumerate(values):
         metrics = read_metrics(sweep / str(job))
-        assert metrics["status"] == "completed" and metrics["epochs"] == 1, metrics   # SHORT_RUN: 1 epoch
+        assert metrics["status"] == "completed" and metrics["epochs"] == 1, metrics  # SHORT_RUN: 1 epoch
         assert f"{key}={value}" in yaml.safe_load((sweep / str(job) / ".hydra" / "overrides.yaml").read_text())
     return sweep, values
 

@@ -24,17 +24,24 @@ def sweep(tmp_path):
     losses = {(0, 0): 70.0, (0, 1): 80.0, (3, 0): 0.1}
     for num, (l2, seed) in enumerate([(0, 0), (0, 1), (3, 0), (3, 1)]):
         overrides = ["experiment=weight_decay", f"regularization.l2={l2}", f"seed={seed}"]
-        metrics = ({"status": "completed", "epochs": 100, "test/loss": losses[(l2, seed)], "lr-SGD": 0.003}
-                   if (l2, seed) in losses else None)
+        metrics = (
+            {"status": "completed", "epochs": 100, "test/loss": losses[(l2, seed)], "lr-SGD": 0.003}
+            if (l2, seed) in losses
+            else None
+        )
         job(tmp_path, num, overrides, metrics)
-    job(tmp_path, 4, ["experiment=weight_decay", "regularization.l2=5", "seed=0"],
-        {"status": "diverged", "epochs": 3, "test/loss": "nan", "error": "loss is nan at epoch 3"})
+    job(
+        tmp_path,
+        4,
+        ["experiment=weight_decay", "regularization.l2=5", "seed=0"],
+        {"status": "diverged", "epochs": 3, "test/loss": "nan", "error": "loss is nan at epoch 3"},
+    )
     return tmp_path
 
 
 def test_swept_keys_and_rows(sweep):
     table, swept = load_runs(sweep)
-    assert swept == ["regularization.l2", "seed"]   # experiment= is the same in every job
+    assert swept == ["regularization.l2", "seed"]  # experiment= is the same in every job
     assert list(table["regularization.l2"]) == [0, 0, 3, 3, 5] and table["regularization.l2"].dtype.kind in "if"
     assert list(table["status"]) == ["completed", "completed", "completed", "no metrics.json", "diverged"]
     assert "lr-SGD" not in table and table["test/loss"].isna().sum() == 2
@@ -44,7 +51,7 @@ def test_seeds_grouped_to_mean_and_std(sweep):
     grouped = grouped_over(*load_runs(sweep)).set_index("regularization.l2")
     assert grouped.loc[0, "runs"] == "2/2" and grouped.loc[0, "test/loss mean"] == 75.0
     assert grouped.loc[0, "test/loss std"] == pytest.approx(7.0711, abs=1e-4)
-    assert grouped.loc[3, "runs"] == "1/2"   # the job without metrics counts as a run, not as a result
+    assert grouped.loc[3, "runs"] == "1/2"  # the job without metrics counts as a run, not as a result
 
 
 def test_report_marks_every_job_that_did_not_complete(sweep):
@@ -61,8 +68,15 @@ def test_not_a_sweep_folder(tmp_path):
         load_runs(tmp_path)
 
 
-@pytest.mark.parametrize(("values", "scale"), [([0, 0.5, 1, 2, 3, 5], None), ([1e-4, 1e-3, 1e-1], "log"),
-                                               ([0, 1e-3, 1e-2, 1e-1], "symlog"), ([72.8, 0.09], "log")])
+@pytest.mark.parametrize(
+    ("values", "scale"),
+    [
+        ([0, 0.5, 1, 2, 3, 5], None),
+        ([1e-4, 1e-3, 1e-1], "log"),
+        ([0, 1e-3, 1e-2, 1e-1], "symlog"),
+        ([72.8, 0.09], "log"),
+    ],
+)
 def test_log_axis_when_values_span_decades(values, scale):
     chosen = []
     _scale(lambda name, **kw: chosen.append(name), values)
@@ -72,7 +86,8 @@ def test_log_axis_when_values_span_decades(values, scale):
 def test_learning_curves_from_the_csv_logger(tmp_path):
     (tmp_path / "csv").mkdir()
     (tmp_path / "csv" / "metrics.csv").write_text(
-        "epoch,step,train/loss,val/loss\n0,9,,2.0\n0,9,3.0,\n1,19,,1.0\n1,19,1.5,\n")
+        "epoch,step,train/loss,val/loss\n0,9,,2.0\n0,9,3.0,\n1,19,,1.0\n1,19,1.5,\n"
+    )
     curves = learning_curves(tmp_path)
     assert curves["train/loss"].to_dict() == {0: 3.0, 1: 1.5} and curves["val/loss"].to_dict() == {0: 2.0, 1: 1.0}
 
@@ -80,8 +95,12 @@ def test_learning_curves_from_the_csv_logger(tmp_path):
 def test_folds_grouped_like_seeds(tmp_path):
     """A k-fold study (data.fold 0..2) with two seeds: mean ± std over folds per seed, and over both together."""
     for num, (seed, fold) in enumerate((s, f) for s in (0, 1) for f in range(3)):
-        job(tmp_path, num, ["experiment=tabular_csv", f"data.fold={fold}", f"seed={seed}"],
-            {"status": "completed", "epochs": 5, "test/acc": 0.9 + 0.01 * fold + 0.05 * seed})
+        job(
+            tmp_path,
+            num,
+            ["experiment=tabular_csv", f"data.fold={fold}", f"seed={seed}"],
+            {"status": "completed", "epochs": 5, "test/acc": 0.9 + 0.01 * fold + 0.05 * seed},
+        )
     written = write_report(tmp_path, plots=False, echo=False)
     assert {p.name for p in written} == {"report.csv", "report_by_fold.csv", "report_by_fold_and_seed.csv", "report.md"}
     table, swept = load_runs(tmp_path)

@@ -5,16 +5,25 @@ import json
 
 import pytest
 import torch
-
 from conftest import QUICK, TESTS_ON_PATH, read_metrics, run_train
+
 from litlab.checkpoints import AtomicCheckpointIO
 from litlab.cli import resume_arguments
 from litlab.errors import LitlabError
 from litlab.run import train
 
 # digits: 1437 training images in batches of 64 = 23 steps per epoch; step 34 is in the middle of epoch 2.
-RUN = ["data=digits", "model=mlp", "model.hidden=[64,64]", "model.dropout=0.3", "optimizer=momentum",
-       "scheduler=step", "scheduler.step_size=1", "trainer.max_epochs=4", *QUICK]
+RUN = [
+    "data=digits",
+    "model=mlp",
+    "model.hidden=[64,64]",
+    "model.dropout=0.3",
+    "optimizer=momentum",
+    "scheduler=step",
+    "scheduler.step_size=1",
+    "trainer.max_epochs=4",
+    *QUICK,
+]
 
 
 def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(make_cfg, tmp_path, run_in_process):
@@ -22,8 +31,13 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(make_cfg, tmp
     straight = read_metrics(tmp_path / "straight")
 
     run_dir = tmp_path / "interrupted"
-    killed = run_train(*RUN, "+callbacks.sigterm._target_=interrupting.SigtermAt", "+callbacks.sigterm.step=34",
-                       f"hydra.run.dir={run_dir}", env=TESTS_ON_PATH)
+    killed = run_train(
+        *RUN,
+        "+callbacks.sigterm._target_=interrupting.SigtermAt",
+        "+callbacks.sigterm.step=34",
+        f"hydra.run.dir={run_dir}",
+        env=TESTS_ON_PATH,
+    )
     assert killed.returncode == 143, killed.stderr[-2000:]
     stopped = read_metrics(run_dir)
     assert stopped["status"] == "interrupted" and stopped["epoch"] == 1 and stopped["step"] == 34
@@ -36,7 +50,7 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(make_cfg, tmp
     final = read_metrics(run_dir)
     assert final["status"] == "completed" and final["epochs"] == straight["epochs"] == 4
     for key in [k for k in straight if k.startswith(("train/", "val/", "test/", "params/", "lr-"))]:
-        assert final[key] == straight[key], key   # equal to the last digit, on CPU
+        assert final[key] == straight[key], key  # equal to the last digit, on CPU
     # One folder, one TensorBoard run: the resumed session's events land beside the first ones.
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) >= 2
     assert len(json.loads((run_dir / "run.json").read_text())["resumed"]) == 1
@@ -45,7 +59,7 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(make_cfg, tmp
 def test_truncated_checkpoint_is_refused(make_cfg, tmp_path):
     train(make_cfg("data=iris", "model=softmax", "trainer.max_epochs=1", f"paths.output_dir={tmp_path / 'run'}"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    last.write_bytes(last.read_bytes()[:2000])   # what a kill in the middle of a plain write would leave
+    last.write_bytes(last.read_bytes()[:2000])  # what a kill in the middle of a plain write would leave
     with pytest.raises(LitlabError, match=r"resume=.*last.ckpt cannot be read as a checkpoint .*truncated"):
         train(make_cfg("data=iris", "model=softmax", f"resume={tmp_path / 'run'}"))
     with pytest.raises(LitlabError, match=r"ckpt_path=.*last.ckpt cannot be read as a checkpoint"):
@@ -67,7 +81,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one(tmp_path, monk
         AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
     monkeypatch.undo()
     assert torch.equal(torch.load(path)["state_dict"]["w"], torch.ones(3))
-    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]   # no temporary file left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary file left behind
 
 
 def test_resume_recomposes_the_runs_own_overrides(tmp_path):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import lightning as L
 import yaml
-
 from conftest import QUICK, ROOT, TESTS_ON_PATH, read_metrics, run_train
+
 from litlab.report import load_runs
 from litlab.run import train
 from litlab.run_dir import unique_dir
@@ -23,8 +23,11 @@ TINY = ["data=iris", "trainer.max_epochs=1", *QUICK]
 def test_a_taken_name_gets_the_next_free_suffix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     claims = [unique_dir("outputs/runs/2026-01-31/12-00-00") for _ in range(3)]
-    assert claims == ["outputs/runs/2026-01-31/12-00-00", "outputs/runs/2026-01-31/12-00-00_1",
-                      "outputs/runs/2026-01-31/12-00-00_2"]
+    assert claims == [
+        "outputs/runs/2026-01-31/12-00-00",
+        "outputs/runs/2026-01-31/12-00-00_1",
+        "outputs/runs/2026-01-31/12-00-00_2",
+    ]
     assert all(Path(c).is_dir() for c in claims)
 
 
@@ -46,7 +49,7 @@ def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp
         out, err = process.communicate(timeout=900)
         assert process.returncode == 0, err[-3000:]
 
-    for folder in theirs:   # nothing of theirs overwritten
+    for folder in theirs:  # nothing of theirs overwritten
         assert json.loads((folder / "metrics.json").read_text()) == {"status": "completed", "theirs": True}
         assert sorted(p.name for p in folder.iterdir()) == ["metrics.json"]
     ours = sorted(p for p in (tmp_path / "outputs" / "runs").glob("*/*") if p not in theirs)
@@ -58,7 +61,7 @@ def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp
         assert (folder / "train.log").is_file() and (folder / "run.json").is_file()
         assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["epoch000.ckpt", "last.ckpt"]
         events = list((folder / "tensorboard").glob("events.out.tfevents.*"))
-        assert len({e.name.split(".")[-2] for e in events}) == 1   # written by one process: the writer's pid
+        assert len({e.name.split(".")[-2] for e in events}) == 1  # written by one process: the writer's pid
 
     sweep_dirs = sorted((tmp_path / "outputs" / "multirun").glob("*/*"))
     assert len(sweep_dirs) == 2
@@ -71,9 +74,14 @@ def test_runs_and_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp
 
 
 def _start(cwd: Path, args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "LITLAB_DATA_DIR": str(ROOT / "data")})
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "LITLAB_DATA_DIR": str(ROOT / "data")},
+    )
 
 
 class ReadMetricsWhileTraining(L.Callback):
@@ -104,9 +112,17 @@ def _with_callback(trainer: L.Trainer, callback: L.Callback) -> L.Trainer:
 
 def test_a_run_killed_outright_is_listed_as_unfinished(tmp_path):
     """SIGKILL leaves no chance to write a result: the report tells the killed job from one that never started."""
-    killed = run_train("-m", "data=iris", "trainer.max_epochs=5", *QUICK, "optimizer.lr=0.1,0.2",
-                       "+callbacks.kill._target_=interrupting.KillAt", "+callbacks.kill.step=3",
-                       f"hydra.sweep.dir={tmp_path}", env=TESTS_ON_PATH)
+    killed = run_train(
+        "-m",
+        "data=iris",
+        "trainer.max_epochs=5",
+        *QUICK,
+        "optimizer.lr=0.1,0.2",
+        "+callbacks.kill._target_=interrupting.KillAt",
+        "+callbacks.kill.step=3",
+        f"hydra.sweep.dir={tmp_path}",
+        env=TESTS_ON_PATH,
+    )
     assert killed.returncode == -9
     # A job that never started: its folder and overrides, nothing else.
     overrides = (tmp_path / "0" / ".hydra" / "overrides.yaml").read_text()

@@ -3,8 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import read_metrics
+
 from litlab.models import scratch
 from litlab.models.mlp import ACTIVATIONS, MLP
 from litlab.run import train
@@ -23,11 +23,14 @@ def both_with_grads(fn_a, fn_b, x: torch.Tensor, *args):
     return results
 
 
-@pytest.mark.parametrize("logits", [
-    pytest.param(lambda g: torch.randn(64, 10, generator=g), id="randn"),
-    pytest.param(lambda g: 1e4 + torch.randn(64, 10, generator=g), id="1e4+randn"),      # exp(1e4) is inf
-    pytest.param(lambda g: 1e4 * torch.randn(64, 10, generator=g, dtype=torch.float64), id="1e4*randn"),
-])
+@pytest.mark.parametrize(
+    "logits",
+    [
+        pytest.param(lambda g: torch.randn(64, 10, generator=g), id="randn"),
+        pytest.param(lambda g: 1e4 + torch.randn(64, 10, generator=g), id="1e4+randn"),  # exp(1e4) is inf
+        pytest.param(lambda g: 1e4 * torch.randn(64, 10, generator=g, dtype=torch.float64), id="1e4*randn"),
+    ],
+)
 def test_scratch_cross_entropy_equals_torch(logits):
     o = logits(torch.Generator().manual_seed(0))
     y = torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(1))
@@ -40,9 +43,10 @@ def test_scratch_cross_entropy_equals_torch(logits):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS.values())
 def test_scratch_activations_equal_torch_values_and_derivatives(activation):
-    x = torch.cat([torch.linspace(-200, 200, 4001), torch.zeros(1)])   # float32 exp overflows beyond 88
-    (ours, our_grad), (theirs, their_grad) = both_with_grads(getattr(scratch, activation)(),
-                                                              getattr(torch.nn, activation)(), x)
+    x = torch.cat([torch.linspace(-200, 200, 4001), torch.zeros(1)])  # float32 exp overflows beyond 88
+    (ours, our_grad), (theirs, their_grad) = both_with_grads(
+        getattr(scratch, activation)(), getattr(torch.nn, activation)(), x
+    )
     assert torch.isfinite(our_grad).all()
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
     torch.testing.assert_close(our_grad, their_grad, rtol=0, atol=1e-6)
@@ -75,7 +79,7 @@ def test_scratch_dropout_keeps_the_mean_and_zeros_a_fraction_p(p):
     x = torch.rand(1_000_000) + 0.5
     out = scratch.Dropout(p).train()(x)
     assert abs(out.mean() / x.mean() - 1) < 0.01
-    assert abs((out == 0).float().mean() - p) < 0.003   # the fraction's std is sqrt(p(1-p)/1e6) <= 5e-4
+    assert abs((out == 0).float().mean() - p) < 0.003  # the fraction's std is sqrt(p(1-p)/1e6) <= 5e-4
     kept = out != 0
     torch.testing.assert_close(out[kept], x[kept] / (1 - p))
 
@@ -94,8 +98,13 @@ def test_scratch_and_torch_runs_agree(make_cfg, tmp_path, model):
     """`model.impl=scratch` trains the same network as `model.impl=torch`: same seed, same metrics."""
     results = {}
     for impl in ("torch", "scratch"):
-        cfg = make_cfg("data=iris", f"model={model}", f"model.impl={impl}", "trainer.max_epochs=3",
-                       f"paths.output_dir={tmp_path / impl}")
+        cfg = make_cfg(
+            "data=iris",
+            f"model={model}",
+            f"model.impl={impl}",
+            "trainer.max_epochs=3",
+            f"paths.output_dir={tmp_path / impl}",
+        )
         train(cfg)
         results[impl] = read_metrics(tmp_path / impl)
     keys = [k for k in results["torch"] if k.startswith(("train/", "val/", "test/"))]

@@ -7,9 +7,9 @@ so the per-group weight decay (regularization.l2 on weights, none on biases) is 
 
 import pytest
 import torch
+from conftest import CONF, read_metrics
 from hydra.utils import instantiate
 
-from conftest import CONF, read_metrics
 from litlab.models.mlp import MLP
 from litlab.run import train
 from litlab.systems.classifier import Classifier
@@ -25,8 +25,14 @@ VARIANTS = [(name, []) for name in SCRATCH] + [
 
 
 def test_every_family_has_a_scratch_option():
-    assert SCRATCH == ["scratch_adadelta", "scratch_adagrad", "scratch_adam", "scratch_momentum", "scratch_rmsprop",
-                       "scratch_sgd"]
+    assert SCRATCH == [
+        "scratch_adadelta",
+        "scratch_adagrad",
+        "scratch_adam",
+        "scratch_momentum",
+        "scratch_rmsprop",
+        "scratch_sgd",
+    ]
 
 
 def train_20_steps(optimizer_factory, l2: float) -> tuple[dict, dict]:
@@ -39,7 +45,7 @@ def train_20_steps(optimizer_factory, l2: float) -> tuple[dict, dict]:
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(160, 4, generator=g), torch.randint(0, 3, (160,), generator=g)
     for step in range(20):
-        batch = (x[step % 10 * 16:][:16], y[step % 10 * 16:][:16])
+        batch = (x[step % 10 * 16 :][:16], y[step % 10 * 16 :][:16])
         optimizer.zero_grad()
         system.training_step(batch, step).backward()
         optimizer.step()
@@ -52,8 +58,9 @@ def test_scratch_optimizer_equals_its_torch_twin(make_cfg, option, overrides):
     twin_cfg = make_cfg(f"optimizer={option.removeprefix('scratch_')}", *overrides)
     assert scratch_cfg.optimizer._target_.startswith("litlab.optim.scratch.")
     assert twin_cfg.optimizer._target_.startswith("torch.optim.")
-    assert {k: v for k, v in scratch_cfg.optimizer.items() if k != "_target_"} == \
-           {k: v for k, v in twin_cfg.optimizer.items() if k != "_target_"}
+    assert {k: v for k, v in scratch_cfg.optimizer.items() if k != "_target_"} == {
+        k: v for k, v in twin_cfg.optimizer.items() if k != "_target_"
+    }
 
     _, scratch = train_20_steps(instantiate(scratch_cfg.optimizer), l2=0.01)
     start, twin = train_20_steps(instantiate(twin_cfg.optimizer), l2=0.01)
@@ -66,12 +73,20 @@ def test_scratch_optimizer_runs_like_its_twin_through_lightning(make_cfg, tmp_pa
     """A whole run, with a scheduler, weight decay and the lr monitor: the same metrics as the built-in optimizer."""
     results = {}
     for option in ("adam", "scratch_adam"):
-        cfg = make_cfg("data=iris", "model=mlp", f"optimizer={option}", "optimizer.lr=0.01", "scheduler=step",
-                       "scheduler.step_size=1", "regularization=l2", "trainer.max_epochs=4",
-                       f"paths.output_dir={tmp_path / option}")
+        cfg = make_cfg(
+            "data=iris",
+            "model=mlp",
+            f"optimizer={option}",
+            "optimizer.lr=0.01",
+            "scheduler=step",
+            "scheduler.step_size=1",
+            "regularization=l2",
+            "trainer.max_epochs=4",
+            f"paths.output_dir={tmp_path / option}",
+        )
         train(cfg)
         results[option] = read_metrics(tmp_path / option)
-    assert results["scratch_adam"]["lr-ScratchAdam/pg1"] == results["adam"]["lr-Adam/pg1"] < 0.01   # decayed
+    assert results["scratch_adam"]["lr-ScratchAdam/pg1"] == results["adam"]["lr-Adam/pg1"] < 0.01  # decayed
     for key, value in results["adam"].items():
         if key.startswith(("train/", "val/", "test/", "params/")):
             assert results["scratch_adam"][key] == pytest.approx(value, abs=1e-5), key

@@ -15,15 +15,14 @@ import time
 import pandas as pd
 import pytest
 import torch
-from omegaconf import OmegaConf
-
 from conftest import QUICK, ROOT, compose_config, read_metrics, run_train
+from omegaconf import OmegaConf
 
 NO_REPORT = ["~hydra.callbacks.sweep_report"]
 
 
 def sweep(tmp_path, name: str, *args: str, stacked: bool = True) -> subprocess.CompletedProcess:
-    launcher = ["hydra/launcher=stacked" if stacked else "hydra/launcher=basic"]   # sweep= presets pick stacked
+    launcher = ["hydra/launcher=stacked" if stacked else "hydra/launcher=basic"]  # sweep= presets pick stacked
     result = run_train("-m", *args, *launcher, f"hydra.sweep.dir={tmp_path / name}", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -39,9 +38,13 @@ def assert_same_metrics(basic_dir, stacked_dir, jobs: int) -> None:
                 assert member[key] == pytest.approx(value, rel=1e-4, abs=1e-7), (job, key)
             elif key != "best_checkpoint":
                 assert member[key] == value, (job, key)
-        assert member["best_checkpoint"].replace(str(stacked_dir), "") == single["best_checkpoint"].replace(str(basic_dir), "")
+        assert member["best_checkpoint"].replace(str(stacked_dir), "") == single["best_checkpoint"].replace(
+            str(basic_dir), ""
+        )
         # The job's config, composed once by the stacked launcher (compose_once.py), twice by the basic one.
-        assert (stacked_dir / job / ".hydra" / "config.yaml").read_text() == (basic_dir / job / ".hydra" / "config.yaml").read_text()
+        assert (stacked_dir / job / ".hydra" / "config.yaml").read_text() == (
+            basic_dir / job / ".hydra" / "config.yaml"
+        ).read_text()
         assert_same_checkpoints(basic_dir / job, stacked_dir / job)
 
 
@@ -83,8 +86,13 @@ def assert_same_tree(member, single, member_root: str, single_root: str, where: 
 
 
 def test_iris_optimizer_grid_equals_the_basic_launchers_runs(tmp_path):
-    grid = ["experiment=iris_optimizers", "optimizer=sgd,momentum,adagrad,adadelta,rmsprop,adam", "seed=0,1",
-            "trainer.max_epochs=4", *QUICK]
+    grid = [
+        "experiment=iris_optimizers",
+        "optimizer=sgd,momentum,adagrad,adadelta,rmsprop,adam",
+        "seed=0,1",
+        "trainer.max_epochs=4",
+        *QUICK,
+    ]
     sweep(tmp_path, "basic", *grid, *NO_REPORT, stacked=False)
     result = sweep(tmp_path, "stacked", *grid)
     assert "12 stacked in 1 group(s), 0 alone" in result.stdout + result.stderr
@@ -105,7 +113,9 @@ def test_iris_optimizer_grid_equals_the_basic_launchers_runs(tmp_path):
     metrics = read_metrics(job)
     cfg = compose_config("eval", [f"ckpt_path={metrics['best_checkpoint']}", f"paths.output_dir={tmp_path / 'eval'}"])
     record = evaluate(cfg)
-    assert record["test/acc"] == pytest.approx(metrics["test/acc"]) and record["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
+    assert record["test/acc"] == pytest.approx(metrics["test/acc"]) and record["test/loss"] == pytest.approx(
+        metrics["test/loss"], rel=1e-5
+    )
     network = MLP(4, 3, hidden=[16], activation="sigmoid")
     load_weights(network, metrics["best_checkpoint"])
     saved = torch.load(metrics["best_checkpoint"], weights_only=False)["state_dict"]["network.net.1.weight"]
@@ -120,8 +130,17 @@ def test_weight_decay_study_equals_the_basic_launchers_runs(tmp_path):
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 4)
 
 
-MIXED = ["data=iris", "model=mlp", "model.hidden=[16],[32]", "model.dropout=0.5", "seed=0,1",
-         "optimizer.lr=0.1,1e12,-1", "trainer.max_epochs=2", *QUICK, *NO_REPORT]
+MIXED = [
+    "data=iris",
+    "model=mlp",
+    "model.hidden=[16],[32]",
+    "model.dropout=0.5",
+    "seed=0,1",
+    "optimizer.lr=0.1,1e12,-1",
+    "trainer.max_epochs=2",
+    *QUICK,
+    *NO_REPORT,
+]
 
 
 def test_groups_divergence_bad_configs_and_dropout_per_member(tmp_path):
@@ -140,47 +159,52 @@ def test_groups_divergence_bad_configs_and_dropout_per_member(tmp_path):
             assert metrics["status"] == "failed" and "optimizer.lr=-1" in metrics["error"]
         else:
             assert metrics["status"] == "completed"
-    groups = {tuple(json.loads((tmp_path / "first" / str(j) / "run.json").read_text())["stacked"]["group"])
-              for j, (_, m) in jobs.items() if m["status"] == "completed"}
+    groups = {
+        tuple(json.loads((tmp_path / "first" / str(j) / "run.json").read_text())["stacked"]["group"])
+        for j, (_, m) in jobs.items()
+        if m["status"] == "completed"
+    }
     assert len(groups) == 2
     sane = [m for o, m in jobs.values() if m["status"] == "completed"]
-    assert len(sane) == 4 and len({m["train/loss"] for m in sane}) == 4   # each seed its own masks and weights
+    assert len(sane) == 4 and len({m["train/loss"] for m in sane}) == 4  # each seed its own masks and weights
 
     sweep(tmp_path, "again", *MIXED)
     for job, (_, metrics) in jobs.items():
         again = read_metrics(tmp_path / "again" / str(job))
-        assert {k: v for k, v in again.items() if k not in ("best_checkpoint", "error")} == \
-               {k: v for k, v in metrics.items() if k not in ("best_checkpoint", "error")}
+        assert {k: v for k, v in again.items() if k not in ("best_checkpoint", "error")} == {
+            k: v for k, v in metrics.items() if k not in ("best_checkpoint", "error")
+        }
 
 
 def test_a_config_composed_to_check_the_batch_is_reused_once_and_equals_a_fresh_one(tmp_path):
     """The sweeper composes each job to check it; the launcher takes that config instead of composing it again."""
+    from conftest import CONF
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from conftest import CONF
     from litlab.stacked.compose_once import ReusingConfigLoader
 
-    stamp = "+stamp=${now:%f}"   # a cached interpolation: resolved on the master config between check and launch
+    stamp = "+stamp=${now:%f}"  # a cached interpolation: resolved on the master config between check and launch
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
-        master = loader.load_configuration("train", ["sweep=optimizers", stamp, f"hydra.sweep.dir={tmp_path}"],
-                                           run_mode=RunMode.MULTIRUN)
+        master = loader.load_configuration(
+            "train", ["sweep=optimizers", stamp, f"hydra.sweep.dir={tmp_path}"], run_mode=RunMode.MULTIRUN
+        )
         reusing = ReusingConfigLoader(loader)
         jobs = [["optimizer=adam", "seed=1", stamp], ["optimizer=sgd", "seed=2", stamp]]
-        checked = [reusing.load_sweep_config(master, job) for job in jobs]   # what validate_batch_is_legal does
+        checked = [reusing.load_sweep_config(master, job) for job in jobs]  # what validate_batch_is_legal does
         time.sleep(0.01)
-        resolved = master.stamp   # the master's resolver cache moves on after the check
+        resolved = master.stamp  # the master's resolver cache moves on after the check
         taken = [reusing.take(master, job) for job in jobs]
-        assert all(t is c for t, c in zip(taken, checked))   # reused, not composed again
+        assert all(t is c for t, c in zip(taken, checked))  # reused, not composed again
         for job, config in zip(jobs, taken):
             fresh = loader.load_sweep_config(master, job)
             assert OmegaConf.to_container(config) == OmegaConf.to_container(fresh)
             assert OmegaConf.get_cache(config) == OmegaConf.get_cache(fresh)
             assert config.stamp == fresh.stamp == resolved
-        assert reusing.take(master, jobs[0]) is not taken[0]   # once: asked again, it composes anew
+        assert reusing.take(master, jobs[0]) is not taken[0]  # once: asked again, it composes anew
     GlobalHydra.instance().clear()
 
 
@@ -198,18 +222,29 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     same = group_key(compose("optimizer=adam", "seed=1", "regularization.l2=0.1", "model.dropout=0.3"))
     assert same == group_key(compose("optimizer=sgd", "seed=2"))
     assert same != group_key(compose("model.hidden=[32]")) and same != group_key(compose("data.batch_size=64"))
-    assert [len(g) for g in split(list(range(10)), 4)] == [4, 3, 3]   # hydra.launcher.max_members=4
+    assert [len(g) for g in split(list(range(10)), 4)] == [4, 3, 3]  # hydra.launcher.max_members=4
 
 
 def test_sigterm_then_resume_continues_a_member_as_its_single_run(tmp_path):
     """SIGTERM: every member is `interrupted` with its last.ckpt; `resume=` continues one as a single run, which
     ends with the metrics of that job's uninterrupted single run (measured: equal to the last digit, on CPU)."""
-    job = ["experiment=iris_optimizers", "model.dropout=0.3", *QUICK]   # dropout: its masks continue exactly
+    job = ["experiment=iris_optimizers", "model.dropout=0.3", *QUICK]  # dropout: its masks continue exactly
     sweep_dir = tmp_path / "sweep"
-    args = [*job, "optimizer=sgd,adam", "trainer.max_epochs=100000", *NO_REPORT, "hydra/launcher=stacked",
-            f"hydra.sweep.dir={sweep_dir}"]
-    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "-m", *args], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = [
+        *job,
+        "optimizer=sgd,adam",
+        "trainer.max_epochs=100000",
+        *NO_REPORT,
+        "hydra/launcher=stacked",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "-m", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     log = sweep_dir / "0" / "train.log"
     deadline = time.monotonic() + 240
     while not (log.exists() and "training jobs" in log.read_text()):
@@ -225,10 +260,12 @@ def test_sigterm_then_resume_continues_a_member_as_its_single_run(tmp_path):
         last = torch.load(sweep_dir / member / "checkpoints" / "last.ckpt", weights_only=False)
         assert last["global_step"] == metrics["step"] and "network.net.1.weight" in last["state_dict"]
 
-    epochs = read_metrics(sweep_dir / "1")["epoch"] + 3   # the rest of the interrupted epoch, and two more
+    epochs = read_metrics(sweep_dir / "1")["epoch"] + 3  # the rest of the interrupted epoch, and two more
     resumed = run_train(f"resume={sweep_dir / '1'}", f"trainer.max_epochs={epochs}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    straight = run_train(*job, "optimizer=adam", f"trainer.max_epochs={epochs}", f"hydra.run.dir={tmp_path / 'straight'}")
+    straight = run_train(
+        *job, "optimizer=adam", f"trainer.max_epochs={epochs}", f"hydra.run.dir={tmp_path / 'straight'}"
+    )
     assert straight.returncode == 0, straight.stderr[-2000:]
     final, expected = read_metrics(sweep_dir / "1"), read_metrics(tmp_path / "straight")
     assert final["status"] == "completed" and final["epochs"] == expected["epochs"] == epochs
@@ -250,10 +287,19 @@ def test_a_stacked_checkpoint_without_loop_state_is_refused_by_resume(tmp_path):
 
 def test_optuna_batches_of_trials_train_stacked(tmp_path):
     """hydra.sweeper.n_jobs=3: Optuna hands the launcher three trials at a time; each batch is one group."""
-    result = sweep(tmp_path, "search", "sweep=mlp_search", "data=iris", "trainer.max_epochs=2", *QUICK,
-                   "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=3", "model.hidden=choice([16])")
+    result = sweep(
+        tmp_path,
+        "search",
+        "sweep=mlp_search",
+        "data=iris",
+        "trainer.max_epochs=2",
+        *QUICK,
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.n_jobs=3",
+        "model.hidden=choice([16])",
+    )
     assert (result.stdout + result.stderr).count("3 stacked in 1 group(s)") == 2
     table = pd.read_csv(tmp_path / "search" / "report.csv")
     assert len(table) == 6 and (table["status"] == "completed").all()
     best = OmegaConf.load(tmp_path / "search" / "optimization_results.yaml")
-    assert best.best_value == pytest.approx(table["val/acc"].max())   # the members' values reached Optuna
+    assert best.best_value == pytest.approx(table["val/acc"].max())  # the members' values reached Optuna

@@ -2,11 +2,10 @@
 
 import pandas as pd
 import pytest
+from conftest import CONF, QUICK, read_metrics, run_train
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
-
-from conftest import CONF, QUICK, read_metrics, run_train
 
 TINY = ["data=iris", "trainer.max_epochs=2"]
 
@@ -28,12 +27,12 @@ def test_grid_sweep_with_a_failing_job_reports_all(tmp_path, run_in_process):
     assert (done["status"] == "completed").all() and done["test/acc"].between(0, 1).all()
     for job in done["job"]:
         assert read_metrics(tmp_path / str(job))["status"] == "completed"
-    grouped = pd.read_csv(tmp_path / "report_by_seed.csv")   # the two seeds of each setting, as mean and std
+    grouped = pd.read_csv(tmp_path / "report_by_seed.csv")  # the two seeds of each setting, as mean and std
     softmax = grouped[(grouped["model"] == "softmax") & (grouped["optimizer.lr"] == 0.1)].iloc[0]
     runs = done[done["optimizer.lr"] == 0.1]["test/loss"]
     assert softmax["runs"] == "2/2" and softmax["test/loss mean"] == pytest.approx(runs.mean())
     assert softmax["test/loss std"] == pytest.approx(runs.std())
-    assert "| job | model | optimizer.lr | seed | status |" in result.stdout   # the Markdown table
+    assert "| job | model | optimizer.lr | seed | status |" in result.stdout  # the Markdown table
     assert "**failed**" in (tmp_path / "report.md").read_text()
     for png in ("metrics_vs_model.png", "metrics_vs_optimizer_lr.png", "learning_curves.png"):
         assert (tmp_path / png).stat().st_size > 10_000
@@ -53,11 +52,18 @@ def test_joblib_launcher_runs_lightning_jobs_in_parallel(tmp_path):
 
 def test_optuna_search_survives_a_failed_trial(tmp_path, run_in_process):
     """sweep=mlp_search shortened to 3 trials on Iris; with the sampler's seed 42 trial 1 draws the bad activation."""
-    sweep(run_in_process, tmp_path, "sweep=mlp_search", *TINY, *QUICK, "hydra.sweeper.n_trials=3",
-          "model.activation=choice(relu,bogus)")
+    sweep(
+        run_in_process,
+        tmp_path,
+        "sweep=mlp_search",
+        *TINY,
+        *QUICK,
+        "hydra.sweeper.n_trials=3",
+        "model.activation=choice(relu,bogus)",
+    )
     table = pd.read_csv(tmp_path / "report.csv")
     assert len(table) == 3
-    assert set(table["status"]) == {"completed", "failed"}   # the failed trial did not end the study
+    assert set(table["status"]) == {"completed", "failed"}  # the failed trial did not end the study
     assert (table["status"] == "failed").sum() == (table["model.activation"] == "bogus").sum()
     results = (tmp_path / "optimization_results.yaml").read_text()
     assert "best_value" in results and "activation: relu" in results
@@ -66,11 +72,20 @@ def test_optuna_search_survives_a_failed_trial(tmp_path, run_in_process):
 
 
 def test_a_search_whose_every_trial_fails_still_reports_them_in_one_line(tmp_path, run_in_process):
-    result = run_in_process("-m", "sweep=mlp_search", *TINY, *QUICK, "hydra.sweeper.n_trials=2",
-                            "model.activation=bogus", f"hydra.sweep.dir={tmp_path}")
+    result = run_in_process(
+        "-m",
+        "sweep=mlp_search",
+        *TINY,
+        *QUICK,
+        "hydra.sweeper.n_trials=2",
+        "model.activation=bogus",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: every trial of the search failed; each job's metrics.json says why, and {tmp_path}/report.md lists them")
+        f"error: every trial of the search failed; each job's metrics.json says why, "
+        f"and {tmp_path}/report.md lists them"
+    )
     assert "Traceback" not in result.stderr
     table = pd.read_csv(tmp_path / "report.csv")
     assert list(table["status"]) == ["failed", "failed"]

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import QUICK, compose_config, read_metrics
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from conftest import QUICK, compose_config, read_metrics
 from litlab.data.csv_file import CSVDataModule
 from litlab.errors import LitlabError
 from litlab.predict import predict
@@ -52,8 +52,18 @@ def diabetes_run(tmp_path_factory):
     """A short tabular_csv regression run on a table with text and empty cells, default callbacks and logger."""
     folder = tmp_path_factory.mktemp("diabetes_run")
     table = write_diabetes(folder / "diabetes.csv")
-    train(compose_config("train", ["experiment=tabular_csv", f"data.path={table}", *DIABETES, "trainer.max_epochs=5",
-                                   f"paths.output_dir={folder / 'run'}"]))
+    train(
+        compose_config(
+            "train",
+            [
+                "experiment=tabular_csv",
+                f"data.path={table}",
+                *DIABETES,
+                "trainer.max_epochs=5",
+                f"paths.output_dir={folder / 'run'}",
+            ],
+        )
+    )
     GlobalHydra.instance().clear()
     return folder
 
@@ -69,7 +79,7 @@ def test_breast_cancer_matches_logistic_regression(make_cfg, tmp_path):
     frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
     frame.to_csv(tmp_path / "cancer.csv", index=False)
     data = [f"data.path={tmp_path / 'cancer.csv'}", "data.target=diagnosis"]
-    split = csv_data(*data).frames   # the rows the run trains and is tested on
+    split = csv_data(*data).frames  # the rows the run trains and is tested on
     train_rows, test_rows = split["train"], split["test"]
     features = [c for c in frame.columns if c != "diagnosis"]
     baseline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
@@ -87,15 +97,18 @@ def test_diabetes_matches_ridge_regression(make_cfg, tmp_path):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     table = write_diabetes(tmp_path / "diabetes.csv")
-    split = csv_data(f"data.path={table}", *DIABETES).frames   # the rows the run trains and is tested on
+    split = csv_data(f"data.path={table}", *DIABETES).frames  # the rows the run trains and is tested on
     numbers = ["age", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
-    baseline = make_pipeline(make_column_transformer(
-        (make_pipeline(SimpleImputer(), StandardScaler()), numbers),
-        (make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder()), ["sex"])),
-        RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    baseline = make_pipeline(
+        make_column_transformer(
+            (make_pipeline(SimpleImputer(), StandardScaler()), numbers),
+            (make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder()), ["sex"]),
+        ),
+        RidgeCV(alphas=np.logspace(-3, 3, 13)),
+    )
     baseline.fit(split["train"], split["train"]["progression"])
     train(make_cfg("experiment=tabular_csv", f"data.path={table}", *DIABETES, "logger=none"))
-    ours = read_metrics(tmp_path)   # in the target's own units
+    ours = read_metrics(tmp_path)  # in the target's own units
     assert ours["test/mse"] <= 1.1 * mean_squared_error(split["test"]["progression"], baseline.predict(split["test"]))
     assert ours["test/rmse"] == pytest.approx(ours["test/mse"] ** 0.5, rel=1e-4) and 0.3 < ours["test/r2"] < 1
 
@@ -107,11 +120,11 @@ def test_preprocessing_is_fitted_on_the_training_rows(tmp_path):
     # 9 numbers, `sex` one-hot: female, male and a column for its empty cells.
     assert datamodule.num_features == 9 + 3 and not torch.isnan(datamodule.splits["train"][0]).any()
     x_train = datamodule.splits["train"][0]
-    assert torch.allclose(x_train[:, :9].mean(0), torch.zeros(9), atol=1e-5)   # standardised, gaps at the mean
-    bmi = x_train[:, 1]   # numbers first, in the file's order: age, bmi, bp, s1..s6
+    assert torch.allclose(x_train[:, :9].mean(0), torch.zeros(9), atol=1e-5)  # standardised, gaps at the mean
+    bmi = x_train[:, 1]  # numbers first, in the file's order: age, bmi, bp, s1..s6
     missing = torch.tensor(train_rows["bmi"].isna().to_numpy())
     assert missing.any() and torch.allclose(bmi[missing], torch.zeros(int(missing.sum())), atol=1e-6)
-    assert torch.equal(x_train[:, 9:].sum(1), torch.ones(len(x_train)))   # exactly one category per row
+    assert torch.equal(x_train[:, 9:].sum(1), torch.ones(len(x_train)))  # exactly one category per row
     y = datamodule.splits["train"][1]
     assert abs(y.mean().item()) < 1e-5 and y.std(unbiased=False).item() == pytest.approx(1, rel=1e-4)
 
@@ -121,19 +134,25 @@ def test_kfold_validates_on_each_fold_and_keeps_the_test_rows(tmp_path):
     modules = [csv_data(f"data.path={table}", *DIABETES, "data.folds=5", f"data.fold={k}") for k in range(5)]
     test_ids = {tuple(dm.frames["test"]["id"]) for dm in modules}
     val_ids = [set(dm.frames["val"]["id"]) for dm in modules]
-    assert len(test_ids) == 1   # the test rows are the same for every fold
+    assert len(test_ids) == 1  # the test rows are the same for every fold
     assert sum(map(len, val_ids)) == len(set().union(*val_ids)) == 442 - len(next(iter(test_ids)))
     assert all(not (set(dm.frames["train"]["id"]) & set(dm.frames["val"]["id"])) for dm in modules)
     with pytest.raises(LitlabError, match=r"data.fold=5 is not allowed: with data.folds=5 it is one of 0..4"):
         csv_data(f"data.path={table}", *DIABETES, "data.folds=5", "data.fold=5")
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("", "the file is empty"),
-    ("a,b,label\n", "the file has a header (a, b, label) but no rows"),
-    ("a,b,label\n1,2,x\n3,4,x\n5,6,x\n7,8,x\n", "the target column 'label' has one class only (x)"),
-    ("a,b,label\n" + "".join(f"{i},,{'xy'[i % 2]}\n" for i in range(10)), "column(s) b have no values in the 6 training"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the file is empty"),
+        ("a,b,label\n", "the file has a header (a, b, label) but no rows"),
+        ("a,b,label\n1,2,x\n3,4,x\n5,6,x\n7,8,x\n", "the target column 'label' has one class only (x)"),
+        (
+            "a,b,label\n" + "".join(f"{i},,{'xy'[i % 2]}\n" for i in range(10)),
+            "column(s) b have no values in the 6 training",
+        ),
+    ],
+)
 def test_bad_tables_are_named_in_one_line(tmp_path, content, message):
     (tmp_path / "t.csv").write_text(content)
     with pytest.raises(LitlabError) as error:
@@ -150,8 +169,17 @@ def test_checkpoint_holds_the_preprocessing(diabetes_run, tmp_path):
     few = write_diabetes(tmp_path / "few.csv", rows=60)
     ckpt = diabetes_run / "run" / "checkpoints" / "last.ckpt"
     for start in (f"init_from={ckpt}", f"ckpt_path={ckpt}"):
-        cfg = compose_config("train", [*QUICK, "experiment=tabular_csv", f"data.path={few}", *DIABETES, start,
-                                       f"paths.output_dir={tmp_path / 'run'}"])
+        cfg = compose_config(
+            "train",
+            [
+                *QUICK,
+                "experiment=tabular_csv",
+                f"data.path={few}",
+                *DIABETES,
+                start,
+                f"paths.output_dir={tmp_path / 'run'}",
+            ],
+        )
         datamodule, system, _ = build(cfg)
         GlobalHydra.instance().clear()
         assert datamodule.target_scaling == state["target_scaling"] == system.target_scaling
@@ -178,11 +206,15 @@ def test_eval_reproduces_the_test_scores_in_units(diabetes_run, tmp_path):
 def test_predict_py_on_held_out_rows_equals_the_test_split(diabetes_run, tmp_path, run_in_process):
     reported = read_metrics(diabetes_run / "run")
     ckpt = reported["best_checkpoint"]
-    own = pd.read_csv(predict(predict_cfg(tmp_path / "own", f"ckpt_path={ckpt}")))   # the run's test split
+    own = pd.read_csv(predict(predict_cfg(tmp_path / "own", f"ckpt_path={ckpt}")))  # the run's test split
     held_out = csv_data(f"data.path={diabetes_run / 'diabetes.csv'}", *DIABETES).frames["test"]
     held_out.to_csv(tmp_path / "held_out.csv", index=False)
-    result = run_in_process(f"ckpt_path={ckpt}", f"data.path={tmp_path / 'held_out.csv'}",
-                            f"hydra.run.dir={tmp_path / 'new'}", script="predict.py")
+    result = run_in_process(
+        f"ckpt_path={ckpt}",
+        f"data.path={tmp_path / 'held_out.csv'}",
+        f"hydra.run.dir={tmp_path / 'new'}",
+        script="predict.py",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"{tmp_path / 'new' / 'predictions.csv'}" in result.stdout
     new = pd.read_csv(tmp_path / "new" / "predictions.csv")
@@ -197,23 +229,32 @@ def test_predict_unseen_category_warns_and_predicts(diabetes_run, tmp_path, capl
     rows = pd.read_csv(diabetes_run / "diabetes.csv").head(4).drop(columns="progression")
     rows.loc[0, "sex"] = "unknown"
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    cfg = predict_cfg(tmp_path, f"ckpt_path={diabetes_run / 'run' / 'checkpoints' / 'last.ckpt'}",
-                      f"data.path={tmp_path / 'rows.csv'}")
+    cfg = predict_cfg(
+        tmp_path,
+        f"ckpt_path={diabetes_run / 'run' / 'checkpoints' / 'last.ckpt'}",
+        f"data.path={tmp_path / 'rows.csv'}",
+    )
     with caplog.at_level("WARNING", logger="litlab"):
         table = pd.read_csv(predict(cfg))
     assert len(table) == 4 and table["predicted"].notna().all()
     assert "column sex has value(s) never seen in training (unknown)" in caplog.text
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda f: f.drop(columns=["bmi", "s1"]), "missing column(s) bmi, s1"),
-    (lambda f: f.assign(colour="red"), "extra column(s) colour"),
-    (lambda f: f.assign(bp="high"), "other type: bp (text where training had numbers)"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["bmi", "s1"]), "missing column(s) bmi, s1"),
+        (lambda f: f.assign(colour="red"), "extra column(s) colour"),
+        (lambda f: f.assign(bp="high"), "other type: bp (text where training had numbers)"),
+    ],
+)
 def test_predict_refuses_other_columns(diabetes_run, tmp_path, change, message):
     change(pd.read_csv(diabetes_run / "diabetes.csv").head(5)).to_csv(tmp_path / "rows.csv", index=False)
-    cfg = predict_cfg(tmp_path, f"ckpt_path={diabetes_run / 'run' / 'checkpoints' / 'last.ckpt'}",
-                      f"data.path={tmp_path / 'rows.csv'}")
+    cfg = predict_cfg(
+        tmp_path,
+        f"ckpt_path={diabetes_run / 'run' / 'checkpoints' / 'last.ckpt'}",
+        f"data.path={tmp_path / 'rows.csv'}",
+    )
     with pytest.raises(LitlabError, match="does not have the training columns") as error:
         predict(cfg)
     assert message in str(error.value) and "\n" not in str(error.value)
@@ -221,7 +262,9 @@ def test_predict_refuses_other_columns(diabetes_run, tmp_path, change, message):
 
 def test_predict_image_test_split_with_class_names(make_cfg, tmp_path):
     train(make_cfg("data=digits", "model=softmax", "trainer.max_epochs=1", "logger=none"))
-    table = pd.read_csv(predict(predict_cfg(tmp_path / "pred", f"ckpt_path={read_metrics(tmp_path)['best_checkpoint']}")))
+    table = pd.read_csv(
+        predict(predict_cfg(tmp_path / "pred", f"ckpt_path={read_metrics(tmp_path)['best_checkpoint']}"))
+    )
     assert len(table) == 180 and list(table.columns) == ["index", "predicted", *[f"prob_{d}" for d in range(10)]]
     assert np.allclose(table.filter(like="prob_").sum(1), 1, atol=1e-5)
     assert (table["predicted"].astype(str) == table.filter(like="prob_").idxmax(1).str[5:]).all()
@@ -229,12 +272,20 @@ def test_predict_image_test_split_with_class_names(make_cfg, tmp_path):
 
 def test_log_target_scores_log_rmse(make_cfg, tmp_path):
     table = write_diabetes(tmp_path / "d.csv")
-    train(make_cfg("experiment=tabular_csv", f"data.path={table}", *DIABETES, "data.log_target=true",
-                   "trainer.max_epochs=3", "logger=none"))
+    train(
+        make_cfg(
+            "experiment=tabular_csv",
+            f"data.path={table}",
+            *DIABETES,
+            "data.log_target=true",
+            "trainer.max_epochs=3",
+            "logger=none",
+        )
+    )
     reported = read_metrics(tmp_path)
     predicted = pd.read_csv(predict(predict_cfg(tmp_path / "p", f"ckpt_path={reported['best_checkpoint']}")))
     truth = pd.read_csv(table).set_index("id").loc[predicted["id"], "progression"].to_numpy()
-    log_rmse = np.sqrt(np.mean((np.log1p(predicted["predicted"]) - np.log1p(truth)) ** 2))   # d2l 5.7's score
+    log_rmse = np.sqrt(np.mean((np.log1p(predicted["predicted"]) - np.log1p(truth)) ** 2))  # d2l 5.7's score
     assert reported["test/log_rmse"] == pytest.approx(log_rmse, rel=1e-4)
     assert reported["test/rmse"] == pytest.approx(np.sqrt(np.mean((predicted["predicted"] - truth) ** 2)), rel=1e-4)
 
@@ -245,9 +296,16 @@ def test_kfold_sweep_reports_mean_and_std_over_folds(tmp_path, run_in_process):
 
     frame = load_iris(as_frame=True).frame
     frame.to_csv(tmp_path / "iris.csv", index=False)
-    result = run_in_process("-m", "sweep=kfold", f"data.path={tmp_path / 'iris.csv'}", "data.target=target",
-                            "trainer.max_epochs=1", "logger=none", "callbacks.progress_bar=null",
-                            f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    result = run_in_process(
+        "-m",
+        "sweep=kfold",
+        f"data.path={tmp_path / 'iris.csv'}",
+        "data.target=target",
+        "trainer.max_epochs=1",
+        "logger=none",
+        "callbacks.progress_bar=null",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     overrides = [(tmp_path / "sweep" / str(k) / ".hydra" / "overrides.yaml").read_text() for k in range(5)]
     assert all(f"data.fold={k}" in text for k, text in enumerate(overrides)) and not (tmp_path / "sweep" / "5").exists()

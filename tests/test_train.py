@@ -1,20 +1,33 @@
 """Short fits of every model x data pair that fits, and the reference results of the foundation issue."""
 
 import pytest
-
 from conftest import needs_fashion, read_metrics
+
 from litlab.run import train
 
-FITS = [("fashion_mnist", "softmax"), ("fashion_mnist", "mlp"), ("iris", "softmax"), ("iris", "mlp"),
-        ("digits", "softmax"), ("digits", "mlp"), ("synthetic_linear", "linreg"), ("synthetic_linear", "mlp")]
-FIT_PARAMS = [pytest.param(d, m, id=f"{d}-{m}", marks=[needs_fashion] if d == "fashion_mnist" else [])
-              for d, m in FITS]
+FITS = [
+    ("fashion_mnist", "softmax"),
+    ("fashion_mnist", "mlp"),
+    ("iris", "softmax"),
+    ("iris", "mlp"),
+    ("digits", "softmax"),
+    ("digits", "mlp"),
+    ("synthetic_linear", "linreg"),
+    ("synthetic_linear", "mlp"),
+]
+FIT_PARAMS = [pytest.param(d, m, id=f"{d}-{m}", marks=[needs_fashion] if d == "fashion_mnist" else []) for d, m in FITS]
 
 
 @pytest.mark.parametrize(("data", "model"), FIT_PARAMS)
 def test_short_fit_and_test(make_cfg, tmp_path, data, model):
-    cfg = make_cfg(f"data={data}", f"model={model}", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
-                   "trainer.limit_val_batches=2", "trainer.limit_test_batches=2")
+    cfg = make_cfg(
+        f"data={data}",
+        f"model={model}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
+    )
     train(cfg)
     metrics = read_metrics(tmp_path)
     assert metrics["status"] == "completed"
@@ -26,12 +39,13 @@ def test_short_fit_and_test(make_cfg, tmp_path, data, model):
 
 def test_linear_regression_recovers_w_and_b(make_cfg, tmp_path):
     """d2l 3.2: lr 0.03, batch 10, 3 epochs recovers w = [2, -3.4], b = 4.2 (d2l's error about 5e-4)."""
-    cfg = make_cfg("data=synthetic_linear", "model=linreg", "optimizer.lr=0.03", "data.batch_size=10",
-                   "trainer.max_epochs=3")
+    cfg = make_cfg(
+        "data=synthetic_linear", "model=linreg", "optimizer.lr=0.03", "data.batch_size=10", "trainer.max_epochs=3"
+    )
     train(cfg)
     metrics = read_metrics(tmp_path)
     assert metrics["params/w_error"] < 0.01 and metrics["params/b_error"] < 0.01
-    assert metrics["test/mse"] < 1e-3   # noise std 0.01: the floor is 1e-4
+    assert metrics["test/mse"] < 1e-3  # noise std 0.01: the floor is 1e-4
 
 
 @pytest.mark.parametrize("model", ["softmax", "mlp"])

@@ -17,9 +17,10 @@ and removes the log handlers Hydra adds for a run (console and train.log) when t
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -35,33 +36,34 @@ from litlab.errors import LitlabError
 
 # conf/ of the checkout this litlab comes from (`make setup` installs it editable), as train.py uses it.
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
-LAUNCHERS = ("basic", "joblib", "submitit_local", "slurm")   # hydra/launcher options: Hydra's plugins and conf/
+LAUNCHERS = ("basic", "joblib", "submitit_local", "slurm")  # hydra/launcher options: Hydra's plugins and conf/
 
 
 @dataclass
 class TrainResult:
     """One run of `litlab.train`: what `python train.py` leaves in its folder, and the trained network."""
 
-    metrics: dict          # metrics.json: status, epochs, best_checkpoint and every final metric
-    run_dir: Path          # the run folder (.hydra/, train.log, run.json, metrics.json, checkpoints/, logger files)
-    history: Any           # pandas DataFrame: one row per epoch, every metric logged per epoch
-    network: Any           # the trained torch.nn.Module, with the weights that were tested (the best checkpoint's)
-    config: DictConfig     # the run's composed config, resolved
+    metrics: dict  # metrics.json: status, epochs, best_checkpoint and every final metric
+    run_dir: Path  # the run folder (.hydra/, train.log, run.json, metrics.json, checkpoints/, logger files)
+    history: Any  # pandas DataFrame: one row per epoch, every metric logged per epoch
+    network: Any  # the trained torch.nn.Module, with the weights that were tested (the best checkpoint's)
+    config: DictConfig  # the run's composed config, resolved
 
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.metrics.items() if k.startswith(("test/", "val/"))}
         numbers = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
-        return f"TrainResult({self.metrics.get('status')}, {self.metrics.get('epochs')} epochs, {numbers}, run_dir={self.run_dir})"
+        status, epochs = self.metrics.get("status"), self.metrics.get("epochs")
+        return f"TrainResult({status}, {epochs} epochs, {numbers}, run_dir={self.run_dir})"
 
 
 @dataclass
 class SweepResult:
     """One multirun of `litlab.sweep`: its report as tables and the figures written into its folder."""
 
-    dir: Path              # the sweep folder: job folders 0/, 1/, ... and the report
-    table: Any             # report.csv as a DataFrame: one row per job, swept keys, status, final metrics (and error)
-    by_seed: Any = None    # report_by_seed.csv when seed is swept: mean and std of each setting, else None
-    figures: list[Path] = field(default_factory=list)   # metrics_vs_<key>.png, learning_curves.png
+    dir: Path  # the sweep folder: job folders 0/, 1/, ... and the report
+    table: Any  # report.csv as a DataFrame: one row per job, swept keys, status, final metrics (and error)
+    by_seed: Any = None  # report_by_seed.csv when seed is swept: mean and std of each setting, else None
+    figures: list[Path] = field(default_factory=list)  # metrics_vs_<key>.png, learning_curves.png
 
     @property
     def failed(self):
@@ -88,15 +90,20 @@ def train(*overrides: str, config_dir: str | Path | None = None) -> TrainResult:
     overrides = _overrides(overrides)
     with _hydra(config_dir) as hydra:
         try:
-            job = hydra.run("train", _train_job, [*overrides, "hydra.mode=RUN"])   # as train.py's Hydra adds it
+            job = hydra.run("train", _train_job, [*overrides, "hydra.mode=RUN"])  # as train.py's Hydra adds it
         except SystemExit as stop:
             raise _interrupted(stop) from None
     outcome = job.return_value
     if "error" in outcome:
         raise outcome["error"]
     run_dir = Path(outcome["run_dir"])
-    return TrainResult(metrics=_read_json(run_dir / "metrics.json"), run_dir=run_dir, history=outcome["history"],
-                       network=outcome["network"], config=outcome["config"])
+    return TrainResult(
+        metrics=_read_json(run_dir / "metrics.json"),
+        run_dir=run_dir,
+        history=outcome["history"],
+        network=outcome["network"],
+        config=outcome["config"],
+    )
 
 
 def _train_job(cfg: DictConfig) -> dict:
@@ -107,10 +114,14 @@ def _train_job(cfg: DictConfig) -> dict:
     run.setup_logging()
     try:
         outcome = run.fit(cfg)
-    except Exception as error:   # raised by `train` itself: leaving the task, Hydra would print "Error executing job"
+    except Exception as error:  # raised by `train` itself: leaving the task, Hydra would print "Error executing job"
         return {"error": error}
-    return {"run_dir": cfg.paths.output_dir, "history": history_of(outcome.trainer),
-            "network": outcome.system.network, "config": OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))}
+    return {
+        "run_dir": cfg.paths.output_dir,
+        "history": history_of(outcome.trainer),
+        "network": outcome.system.network,
+        "config": OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)),
+    }
 
 
 def sweep(*overrides: str, launcher: str | None = None, config_dir: str | Path | None = None) -> SweepResult:
@@ -124,16 +135,16 @@ def sweep(*overrides: str, launcher: str | None = None, config_dir: str | Path |
         if launcher not in LAUNCHERS:
             raise LitlabError(f"launcher={launcher!r}: use one of {', '.join(LAUNCHERS)}")
         overrides = (*overrides, f"hydra/launcher={launcher}")
-    overrides = [*_overrides(overrides), "hydra.mode=MULTIRUN"]   # what `-m` adds
+    overrides = [*_overrides(overrides), "hydra.mode=MULTIRUN"]  # what `-m` adds
     with _hydra(config_dir) as hydra:
         # Hydra resolves hydra.sweep.dir when it launches; resolve it once here and hand it over, so the
         # sweep's folder is known (and, for a resolver that claims a new folder, claimed once).
         composed = hydra.compose_config("train", overrides, run_mode=RunMode.MULTIRUN, with_log_configuration=False)
         sweep_dir = Path(str(composed.hydra.sweep.dir)).absolute()
-        quoted = str(sweep_dir).replace("'", "\\'")   # a comma in a path would make a sweep of it
+        quoted = str(sweep_dir).replace("'", "\\'")  # a comma in a path would make a sweep of it
         try:
             hydra.multirun("train", _sweep_job, [*overrides, f"hydra.sweep.dir='{quoted}'"])
-        except ValueError as error:   # Optuna, when every trial failed
+        except ValueError as error:  # Optuna, when every trial failed
             message = failed_search(error)
             if message is None:
                 raise
@@ -156,8 +167,9 @@ def _sweep_result(sweep_dir: Path) -> SweepResult:
     table, swept = load_runs(sweep_dir)
     failed = table[table["status"] != "completed"]
     if len(failed):
-        logging.getLogger("litlab").warning("%d of %d jobs did not complete: see .failed or %s/report.md",
-                                            len(failed), len(table), sweep_dir)
+        logging.getLogger("litlab").warning(
+            "%d of %d jobs did not complete: see .failed or %s/report.md", len(failed), len(table), sweep_dir
+        )
     by_seed = grouped_over(table, swept, (SEED,)) if SEED in swept else None
     return SweepResult(dir=sweep_dir, table=table, by_seed=by_seed, figures=sorted(sweep_dir.glob("*.png")))
 
@@ -170,8 +182,9 @@ def _interrupted(stop: SystemExit) -> KeyboardInterrupt:
 def _overrides(overrides: tuple) -> list[str]:
     for override in overrides:
         if not isinstance(override, str):
-            raise LitlabError(f"{override!r}: each override is a string, as typed after `python train.py`, "
-                              "e.g. \"optimizer.lr=0.1\"")
+            raise LitlabError(
+                f'{override!r}: each override is a string, as typed after `python train.py`, e.g. "optimizer.lr=0.1"'
+            )
     return resume_arguments(list(overrides))
 
 
@@ -184,7 +197,7 @@ def _hydra(config_dir: str | Path | None) -> Iterator[Any]:
     register_schemas()
     GlobalHydra.instance().clear()
     hydra_cfg = HydraConfig.instance().cfg
-    HydraConfig.instance().cfg = None   # a stale one would tell the run-folder resolver this run has a folder already
+    HydraConfig.instance().cfg = None  # a stale one would tell the run-folder resolver this run has a folder already
     try:
         with _log_handlers_restored(), initialize_config_dir(str(config_dir), job_name="train", version_base="1.3"):
             yield GlobalHydra.instance().hydra
@@ -208,7 +221,7 @@ def _log_handlers_restored() -> Iterator[None]:
         for handler in list(root.handlers):
             if handler not in handlers:
                 root.removeHandler(handler)
-                handler.close()   # train.log is complete
+                handler.close()  # train.log is complete
         for handler in handlers:
             if handler not in root.handlers:
                 root.addHandler(handler)

@@ -45,8 +45,10 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", weights_only: bool
         checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise LitlabError(f"{key}={path} cannot be read as a checkpoint ({reason}): the file is truncated or is "
-                          "not a checkpoint; use another one, e.g. an epochNNN.ckpt beside it") from None
+        raise LitlabError(
+            f"{key}={path} cannot be read as a checkpoint ({reason}): the file is truncated or is "
+            "not a checkpoint; use another one, e.g. an epochNNN.ckpt beside it"
+        ) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise LitlabError(f"{key}={path} is not a Lightning checkpoint (it has no state_dict)")
     return checkpoint
@@ -55,8 +57,10 @@ def read_checkpoint(path: str | Path, key: str = "ckpt_path", weights_only: bool
 def resume_checkpoint(ckpt_path: str | None, resume: str | None) -> str | None:
     """The checkpoint `trainer.fit` continues from: `ckpt_path`, or `resume`'s checkpoints/last.ckpt; checked."""
     if ckpt_path and resume:
-        raise LitlabError("ckpt_path and resume both set: resume=RUN_DIR continues a run in its folder, "
-                          "ckpt_path=FILE continues from a checkpoint in a new folder; give one")
+        raise LitlabError(
+            "ckpt_path and resume both set: resume=RUN_DIR continues a run in its folder, "
+            "ckpt_path=FILE continues from a checkpoint in a new folder; give one"
+        )
     if resume:
         if not Path(resume).is_dir():
             raise LitlabError(f"resume={resume}: no such run folder")
@@ -66,10 +70,13 @@ def resume_checkpoint(ckpt_path: str | None, resume: str | None) -> str | None:
     if ckpt_path:
         checkpoint = read_checkpoint(ckpt_path, key)
         if checkpoint.get("stacked") and "loops" not in checkpoint:
-            # A stacked member's checkpoint from before they carried Lightning's loop state (litlab/stacked/progress.py).
-            raise LitlabError(f"{key}={ckpt_path} was written by an older stacked sweep (hydra/launcher=stacked) "
-                              f"without the loop state a resume needs; start a new run from its weights with "
-                              f"init_from={ckpt_path}")
+            # A stacked member's checkpoint from before they carried Lightning's loop state
+            # (litlab/stacked/progress.py).
+            raise LitlabError(
+                f"{key}={ckpt_path} was written by an older stacked sweep (hydra/launcher=stacked) "
+                f"without the loop state a resume needs; start a new run from its weights with "
+                f"init_from={ckpt_path}"
+            )
     return ckpt_path
 
 
@@ -79,14 +86,14 @@ def copy_checkpoint(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, dict):
-        copied = copy.copy(value)   # keeps the mapping's type (OrderedDict state dicts, AttributeDict)
+        copied = copy.copy(value)  # keeps the mapping's type (OrderedDict state dicts, AttributeDict)
         for key, item in value.items():
             copied[key] = copy_checkpoint(item)
         return copied
     if isinstance(value, ATOMS):
         return value
     if type(value) is tuple and all(isinstance(item, ATOMS) for item in value):
-        return value   # immutable already: Python's RNG state is a tuple of 625 ints
+        return value  # immutable already: Python's RNG state is a tuple of 625 ints
     if type(value) in (list, tuple):
         return type(value)(copy_checkpoint(item) for item in value)
     return copy.deepcopy(value)

@@ -19,11 +19,12 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import hydra
-from hydra._internal import utils as hydra_internals   # hydra-core 1.3: where errors are reported
+from hydra._internal import utils as hydra_internals  # hydra-core 1.3: where errors are reported
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
@@ -102,7 +103,7 @@ def failed_search(error: ValueError) -> str | None:
     try:
         write_report(sweep_dir, echo=False)
         where = f"{sweep_dir}/report.md lists them"
-    except Exception as report_error:   # the jobs' own files are what matters; keep them and say so
+    except Exception as report_error:  # the jobs' own files are what matters; keep them and say so
         where = f"no report ({report_error}); the jobs are in {sweep_dir}"
     return f"every trial of the search failed; each job's metrics.json says why, and {where}"
 
@@ -119,8 +120,10 @@ def resume_arguments(args: list[str]) -> list[str]:
     run_dir = Path(resume[-1].split("=", 1)[1])
     saved = run_dir / ".hydra" / "overrides.yaml"
     if not saved.is_file():
-        raise LitlabError(f"resume={run_dir}: not a run folder (it has no .hydra/overrides.yaml); give the folder "
-                          "a run printed as `run folder: ...`")
+        raise LitlabError(
+            f"resume={run_dir}: not a run folder (it has no .hydra/overrides.yaml); give the folder "
+            "a run printed as `run folder: ...`"
+        )
     typed = {_key(arg) for arg in args}
     replaced = typed | {"resume", "ckpt_path", "hydra.run.dir"}
     original = [arg for arg in OmegaConf.load(saved) if _key(arg) not in replaced]
@@ -164,8 +167,10 @@ def _unknown_key(full_key: str, keys: list[str]) -> str:
     parent, _, name = full_key.rpartition(".")
     where = parent or "the top level"
     if not keys:
-        return (f"{full_key} is not a key: {where} has no keys with this option "
-                f"(pick another option, or add it with +{full_key}=...)")
+        return (
+            f"{full_key} is not a key: {where} has no keys with this option "
+            f"(pick another option, or add it with +{full_key}=...)"
+        )
     close = difflib.get_close_matches(name, keys, n=1)
     hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
     return f"{full_key} is not a key{hint}\nkeys of {where}: {', '.join(keys)}"

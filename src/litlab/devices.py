@@ -36,36 +36,49 @@ def instantiate_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
         trainer = instantiate(cfg.trainer, **cfg.accelerator, **kwargs)
     except InstantiationException as error:
         cause = error.__cause__
-        if not isinstance(cause, ValueError):   # MisconfigurationException is a ValueError too
+        if not isinstance(cause, ValueError):  # MisconfigurationException is a ValueError too
             raise
-        raise LitlabError(f"lightning.Trainer refused the settings: {cause} "
-                          f"({_settings(cfg)}, trainer.precision={cfg.trainer.precision})") from None
-    if isinstance(trainer.accelerator, CUDAAccelerator) and "bf16" in str(trainer.precision) \
-            and not torch.cuda.is_bf16_supported():
-        raise LitlabError(f"trainer.precision={cfg.trainer.precision}: {torch.cuda.get_device_name()} has no "
-                          "bfloat16; use trainer.precision=16-mixed")
+        raise LitlabError(
+            f"lightning.Trainer refused the settings: {cause} "
+            f"({_settings(cfg)}, trainer.precision={cfg.trainer.precision})"
+        ) from None
+    if (
+        isinstance(trainer.accelerator, CUDAAccelerator)
+        and "bf16" in str(trainer.precision)
+        and not torch.cuda.is_bf16_supported()
+    ):
+        raise LitlabError(
+            f"trainer.precision={cfg.trainer.precision}: {torch.cuda.get_device_name()} has no "
+            "bfloat16; use trainer.precision=16-mixed"
+        )
     refuse_script_relaunch_in_sweep(trainer, cfg)
     return trainer
 
 
 def refuse_script_relaunch_in_sweep(trainer: L.Trainer, cfg: DictConfig) -> None:
-    relaunches_script = (isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher) and trainer.num_devices > 1
-                         and not trainer.strategy.cluster_environment.creates_processes_externally)
+    relaunches_script = (
+        isinstance(trainer.strategy.launcher, _SubprocessScriptLauncher)
+        and trainer.num_devices > 1
+        and not trainer.strategy.cluster_environment.creates_processes_externally
+    )
     if relaunches_script and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         raise LitlabError(
             f"{_settings(cfg)} cannot run inside a multirun (-m): Lightning starts ranks > 0 by rerunning "
             "`python train.py` with the same command line, which would rerun the whole sweep. In sweeps on one "
             f"machine use accelerator=ddp_spawn accelerator.devices={trainer.num_devices}; on a cluster "
-            "hydra/launcher=slurm, where Slurm starts one process per device")
+            "hydra/launcher=slurm, where Slurm starts one process per device"
+        )
 
 
 def _check_gpus(accelerator: DictConfig) -> None:
     if accelerator.get("accelerator") not in ("gpu", "cuda") or not isinstance(accelerator.get("devices"), int):
         return
-    found = torch.cuda.device_count()   # none at all is refused earlier, by litlab.config.checks
+    found = torch.cuda.device_count()  # none at all is refused earlier, by litlab.config.checks
     if 0 < found < accelerator.devices:
-        raise LitlabError(f"accelerator.devices={accelerator.devices} CUDA GPUs wanted, but this machine has {found}; "
-                          f"use accelerator.devices={found} or fewer")
+        raise LitlabError(
+            f"accelerator.devices={accelerator.devices} CUDA GPUs wanted, but this machine has {found}; "
+            f"use accelerator.devices={found} or fewer"
+        )
 
 
 def _settings(cfg: DictConfig) -> str:

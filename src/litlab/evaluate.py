@@ -13,12 +13,24 @@ from litlab.run import _print_summary, _write_metrics
 
 def evaluate(cfg: DictConfig) -> dict:
     run = restore(cfg.ckpt_path, cfg.get("data"))
-    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     test = trainer.test if cfg.split == "test" else trainer.validate
     metrics = {k: float(v) for k, v in test(run.system, datamodule=run.datamodule, verbose=False)[0].items()}
-    record = {"status": "evaluated", "epochs": run.checkpoint.get("epoch", 0) + 1, "checkpoint": str(cfg.ckpt_path),
-              "split": cfg.split, "data": run.config.data._target_, **dict(sorted(metrics.items()))}
+    record = {
+        "status": "evaluated",
+        "epochs": run.checkpoint.get("epoch", 0) + 1,
+        "checkpoint": str(cfg.ckpt_path),
+        "split": cfg.split,
+        "data": run.config.data._target_,
+        **dict(sorted(metrics.items())),
+    }
     _write_metrics(cfg, record)
     _print_summary(cfg, record)
     return record

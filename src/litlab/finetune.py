@@ -17,7 +17,7 @@ from litlab.errors import LitlabError
 
 log = logging.getLogger("litlab")
 
-RUN_KEYS = ("freeze",)   # model keys for the run, not for the network's constructor
+RUN_KEYS = ("freeze",)  # model keys for the run, not for the network's constructor
 
 
 def network_config(model_cfg: DictConfig) -> DictConfig:
@@ -40,8 +40,11 @@ def load_weights(network: nn.Module, path: str) -> None:
     own = network.state_dict()
     problems = [f"missing {k}" for k in own if k not in saved]
     problems += [f"unexpected {k}" for k in saved if k not in own]
-    problems += [f"{k} has shape {tuple(saved[k].shape)} in the checkpoint, {tuple(v.shape)} in this model"
-                 for k, v in own.items() if k in saved and saved[k].shape != v.shape]
+    problems += [
+        f"{k} has shape {tuple(saved[k].shape)} in the checkpoint, {tuple(v.shape)} in this model"
+        for k, v in own.items()
+        if k in saved and saved[k].shape != v.shape
+    ]
     if problems:
         raise LitlabError(f"init_from={path} does not fit this model: {'; '.join(problems)}")
     network.load_state_dict(saved)
@@ -54,8 +57,10 @@ def freeze_parameters(network: nn.Module, names: list[str]) -> None:
     layers = {name for name, module in network.named_modules() if name and any(True for _ in module.parameters())}
     unknown = [n for n in names if n not in params and n not in layers]
     if unknown:
-        raise LitlabError(f"model.freeze: no parameter or layer named {', '.join(unknown)}; "
-                          f"layers: {', '.join(sorted(layers))}; parameters: {', '.join(params)}")
+        raise LitlabError(
+            f"model.freeze: no parameter or layer named {', '.join(unknown)}; "
+            f"layers: {', '.join(sorted(layers))}; parameters: {', '.join(params)}"
+        )
     frozen = [k for k in params if any(k == n or k.startswith(f"{n}.") for n in names)]
     if len(frozen) == len(params):
         raise LitlabError(f"model.freeze={names} freezes every parameter: nothing would be trained")

@@ -21,20 +21,28 @@ from litlab.restore import restore
 
 def predict(cfg: DictConfig) -> Path:
     """Write predictions.csv into `paths.output_dir`; return its path."""
-    logging.getLogger("lightning").handlers.clear()   # Hydra's handlers print Lightning's lines already
+    logging.getLogger("lightning").handlers.clear()  # Hydra's handlers print Lightning's lines already
     run = restore(cfg.ckpt_path)
     datamodule, system = run.datamodule, run.system
     split, labelled = "test", True
     if cfg.data.path:
         if not hasattr(datamodule, "add_rows"):
-            raise LitlabError(f"data.path={cfg.data.path}: ckpt_path={cfg.ckpt_path} was trained on "
-                              f"{type(datamodule).__name__}, not on a CSV table; leave data.path out to predict its "
-                              "test split")
+            raise LitlabError(
+                f"data.path={cfg.data.path}: ckpt_path={cfg.ckpt_path} was trained on "
+                f"{type(datamodule).__name__}, not on a CSV table; leave data.path out to predict its "
+                "test split"
+            )
         split, labelled = "predict", datamodule.add_rows(cfg.data.path)
     datamodule.predict_split = split
 
-    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     predictions = torch.cat(trainer.predict(system, datamodule=datamodule)).cpu()
 
     path = Path(cfg.paths.output_dir) / "predictions.csv"
@@ -43,8 +51,10 @@ def predict(cfg: DictConfig) -> Path:
     rows = cfg.data.path or f"the test split of {type(datamodule).__name__}"
     if labelled:
         scores = system.make_scores()(predictions, system.to_units(datamodule.splits[split][1]).cpu())
-        print(f"score on {len(predictions)} rows of {rows}: "
-              + ", ".join(f"{name} {value.item():.4g}" for name, value in scores.items()))
+        print(
+            f"score on {len(predictions)} rows of {rows}: "
+            + ", ".join(f"{name} {value.item():.4g}" for name, value in scores.items())
+        )
     print(f"predictions for {len(predictions)} rows of {rows}: {path}")
     return path
 

@@ -36,15 +36,15 @@ log = logging.getLogger("litlab")
 
 STAGES = ("train", "val", "test")
 CURVES = ("train/loss", "val/loss")
-STYLES = {"train": ":", "val": "--", "test": "-"}   # line style per stage in the metric plots
+STYLES = {"train": ":", "val": "--", "test": "-"}  # line style per stage in the metric plots
 SEED, FOLD = "seed", "data.fold"
-REPEATS = {FOLD: "fold", SEED: "seed"}   # keys that repeat one setting (grouped to mean ± std), by their short name
+REPEATS = {FOLD: "fold", SEED: "seed"}  # keys that repeat one setting (grouped to mean ± std), by their short name
 
 
 class SweepReport(Callback):
     """Hydra callback: write the report into the sweep folder when a multirun ends."""
 
-    sweep_dir: str | None = None   # of the multirun under way, for a sweeper that fails before its end
+    sweep_dir: str | None = None  # of the multirun under way, for a sweeper that fails before its end
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         SweepReport.sweep_dir = str(config.hydra.sweep.dir)
@@ -53,7 +53,7 @@ class SweepReport(Callback):
         sweep_dir = config.hydra.sweep.dir
         try:
             write_report(sweep_dir)
-        except Exception as error:   # every job's results are on disk already; never fail the sweep here
+        except Exception as error:  # every job's results are on disk already; never fail the sweep here
             log.warning("no sweep report (%s); try `python scripts/report.py %s`", error, sweep_dir)
 
 
@@ -66,8 +66,10 @@ def load_runs(sweep_dir: str | Path):
     sweep_dir = Path(sweep_dir)
     jobs = sorted((p.parents[1] for p in sweep_dir.glob("*/.hydra/overrides.yaml")), key=_job_order)
     if not jobs:
-        raise LitlabError(f"{sweep_dir}: no job folders (each with .hydra/overrides.yaml); give the folder of "
-                          "a multirun, e.g. outputs/multirun/DATE/TIME")
+        raise LitlabError(
+            f"{sweep_dir}: no job folders (each with .hydra/overrides.yaml); give the folder of "
+            "a multirun, e.g. outputs/multirun/DATE/TIME"
+        )
     parser = OverridesParser.create()
     rows, override_keys = [], []
     for job in jobs:
@@ -82,7 +84,7 @@ def load_runs(sweep_dir: str | Path):
         rows.append(row)
     table = pd.DataFrame(rows)
     swept = [k for k in override_keys if table[k].astype(str).nunique(dropna=False) > 1]
-    for key in swept:   # numbers become numbers, so they sort and plot as numbers
+    for key in swept:  # numbers become numbers, so they sort and plot as numbers
         numeric = pd.to_numeric(table[key], errors="coerce")
         if numeric.notna().all():
             table[key] = numeric
@@ -90,7 +92,7 @@ def load_runs(sweep_dir: str | Path):
     metrics = [m for m in _metric_columns(table) if not _same_as_loss(table, m)]
     columns = ["job", *swept, "status", "epochs", *metrics]
     if "error" in table:
-        columns.append("error")   # in report.csv; the Markdown lists it under the table
+        columns.append("error")  # in report.csv; the Markdown lists it under the table
     return table[[c for c in columns if c in table]], swept
 
 
@@ -109,17 +111,25 @@ def _job_order(job: Path):
 
 def _read_metrics(job: Path) -> dict:
     path = job / "metrics.json"
-    if not path.exists():   # never started, or stopped before training
+    if not path.exists():  # never started, or stopped before training
         return {"status": "no metrics.json"}
     record = json.loads(path.read_text())
-    if record.get("status") == "running":   # written when training starts, replaced when it ends
-        record = {"status": "running" if _alive(record) else "unfinished",
-                  "error": f"started {record.get('started')} as pid {record.get('pid')} on {record.get('host')}; "
-                           + ("still running" if _alive(record) else "it ended without a result (killed?); "
-                              f"`python train.py resume={job}` continues it")}
+    if record.get("status") == "running":  # written when training starts, replaced when it ends
+        record = {
+            "status": "running" if _alive(record) else "unfinished",
+            "error": f"started {record.get('started')} as pid {record.get('pid')} on {record.get('host')}; "
+            + (
+                "still running"
+                if _alive(record)
+                else f"it ended without a result (killed?); `python train.py resume={job}` continues it"
+            ),
+        }
     # metrics.json writes NaN and inf as strings; read them back as numbers.
-    return {k: (float(v) if isinstance(v, str) and v.lower() in ("nan", "inf", "-inf") else v)
-            for k, v in record.items() if k != "best_checkpoint"}
+    return {
+        k: (float(v) if isinstance(v, str) and v.lower() in ("nan", "inf", "-inf") else v)
+        for k, v in record.items()
+        if k != "best_checkpoint"
+    }
 
 
 def _alive(record: dict) -> bool:
@@ -130,7 +140,7 @@ def _alive(record: dict) -> bool:
         os.kill(record["pid"], 0)
     except ProcessLookupError:
         return False
-    except PermissionError:   # exists, another user's
+    except PermissionError:  # exists, another user's
         return True
     return True
 
@@ -161,7 +171,7 @@ def grouped_over(table, swept: list[str], over: tuple[str, ...] = (SEED,)):
     for values, group in groups:
         values = values if isinstance(values, tuple) else (values,)
         done = group[group["status"] == "completed"]
-        row = dict(zip(keys, values), runs=f"{len(done)}/{len(group)}")   # completed / all runs of the setting
+        row = dict(zip(keys, values), runs=f"{len(done)}/{len(group)}")  # completed / all runs of the setting
         for metric in metrics:
             row[f"{metric} mean"] = done[metric].mean()
             row[f"{metric} std"] = done[metric].std(ddof=1) if len(done) > 1 else float("nan")
@@ -183,7 +193,7 @@ def _tensorboard_curves(folder: Path) -> dict:
     import pandas as pd
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})   # 0: keep every point
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0: keep every point
     events.Reload()
     tags = events.Tags()["scalars"]
     if "epoch" not in tags:
@@ -193,7 +203,7 @@ def _tensorboard_curves(folder: Path) -> dict:
     curves = {}
     for tag in CURVES:
         if tag in tags:
-            points = {epoch_at.get(e.step, e.step): e.value for e in events.Scalars(tag)}   # a resumed epoch: last value
+            points = {epoch_at.get(e.step, e.step): e.value for e in events.Scalars(tag)}  # a resumed epoch: last value
             curves[tag] = pd.Series(points).sort_index()
     return curves
 
@@ -202,8 +212,11 @@ def _csv_curves(path: Path) -> dict:
     import pandas as pd
 
     frame = pd.read_csv(path)
-    return {tag: frame.dropna(subset=[tag]).groupby("epoch")[tag].last()
-            for tag in CURVES if tag in frame and "epoch" in frame}
+    return {
+        tag: frame.dropna(subset=[tag]).groupby("epoch")[tag].last()
+        for tag in CURVES
+        if tag in frame and "epoch" in frame
+    }
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -232,7 +245,7 @@ def write_report(sweep_dir: str | Path, plots: bool = True, echo: bool = True) -
     written.append(sweep_dir / "report.md")
     written[-1].write_text(markdown)
     if echo:
-        print(markdown)   # plain Markdown: paste it into a README or a paper's notes
+        print(markdown)  # plain Markdown: paste it into a README or a paper's notes
     if plots:
         figures = _figures(sweep_dir, table, swept)
         written += [path for path, _ in figures]
@@ -244,7 +257,7 @@ def write_report(sweep_dir: str | Path, plots: bool = True, echo: bool = True) -
 
 
 def _repeats(keys) -> str:
-    """"seeds", "folds and seeds": the repeat keys among `keys`, in words."""
+    """ "seeds", "folds and seeds": the repeat keys among `keys`, in words."""
     return " and ".join(f"{REPEATS[k]}s" for k in REPEATS if k in keys)
 
 
@@ -268,8 +281,7 @@ def _mean_std(grouped):
         if column.endswith(" mean"):
             metric = column[: -len(" mean")]
             std = grouped[f"{metric} std"]
-            out[metric] = [_cell(m) + ("" if math.isnan(s) else f" ± {s:.2g}")
-                           for m, s in zip(grouped[column], std)]
+            out[metric] = [_cell(m) + ("" if math.isnan(s) else f" ± {s:.2g}") for m, s in zip(grouped[column], std)]
     return out
 
 
@@ -329,9 +341,15 @@ def _metrics_figure(table, swept: list[str], key: str):
             for g, (_, group) in enumerate(groups):
                 stats = group.groupby(key, sort=True)[metric].agg(["mean", "std"])
                 color = f"C{g}" if len(groups) > 1 else f"C{s}"
-                ax.errorbar(_x(pd.Series(stats.index), numeric), stats["mean"], yerr=stats["std"].fillna(0),
-                            fmt="o" + (style if numeric else ""), color=color, capsize=3,
-                            label=stage if g == 0 else None)
+                ax.errorbar(
+                    _x(pd.Series(stats.index), numeric),
+                    stats["mean"],
+                    yerr=stats["std"].fillna(0),
+                    fmt="o" + (style if numeric else ""),
+                    color=color,
+                    capsize=3,
+                    label=stage if g == 0 else None,
+                )
                 values += list(stats["mean"])
         ax.set_title(name)
         ax.set_xlabel(key)
@@ -339,18 +357,27 @@ def _metrics_figure(table, swept: list[str], key: str):
             _scale(ax.set_xscale, list(done[key]))
         _scale(ax.set_yscale, values)
         if len(metrics) > 1:
-            if len(groups) > 1 and not scatter:   # colors are settings here: the legend shows the line styles
-                ax.legend([Line2D([], [], color="gray", linestyle=STYLES[m.split("/")[0]]) for m in metrics],
-                          [m.split("/")[0] for m in metrics], fontsize=7)
+            if len(groups) > 1 and not scatter:  # colors are settings here: the legend shows the line styles
+                ax.legend(
+                    [Line2D([], [], color="gray", linestyle=STYLES[m.split("/")[0]]) for m in metrics],
+                    [m.split("/")[0] for m in metrics],
+                    fontsize=7,
+                )
             else:
                 ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if len(groups) > 1 and not scatter:
-        labels = [", ".join(f"{k}={_cell(v)}" for k, v in zip(others, values if isinstance(values, tuple) else (values,)))
-                  for values, _ in groups]
-        fig.legend([Line2D([], [], color=f"C{g}", marker="o") for g in range(len(groups))], labels,
-                   loc="outside right center", fontsize=7)
+        labels = [
+            ", ".join(f"{k}={_cell(v)}" for k, v in zip(others, values if isinstance(values, tuple) else (values,)))
+            for values, _ in groups
+        ]
+        fig.legend(
+            [Line2D([], [], color=f"C{g}", marker="o") for g in range(len(groups))],
+            labels,
+            loc="outside right center",
+            fontsize=7,
+        )
     repeats = _repeats([k for k in swept if k in REPEATS])
     fig.suptitle(f"final metrics against {key}" + (f" (mean ± std over {repeats})" if repeats else ""))
     return fig
@@ -383,12 +410,12 @@ def _curves_figure(sweep_dir: Path, table, swept: list[str]):
         curves = learning_curves(sweep_dir / str(row["job"]))
         setting = tuple(row[k] for k in others)
         first = setting not in colors
-        color = colors.setdefault(setting, f"C{len(colors) % 10}")   # the seeds of one setting share a color
+        color = colors.setdefault(setting, f"C{len(colors) % 10}")  # the seeds of one setting share a color
         label = ", ".join(f"{k}={_cell(row[k])}" for k in others) or f"job {row['job']}"
         if row["status"] != "completed":
             label += f" ({row['status']})"
         elif not first:
-            label = None   # one legend entry per setting, its seeds drawn in the same color
+            label = None  # one legend entry per setting, its seeds drawn in the same color
         for ax, tag in zip(axes.flat, CURVES):
             if tag in curves:
                 ax.plot(curves[tag].index, curves[tag].values, color=color, alpha=0.8, label=label)
@@ -401,8 +428,10 @@ def _curves_figure(sweep_dir: Path, table, swept: list[str]):
     if handles:
         fig.legend(handles, labels, loc="outside right center", fontsize=7)
     repeats = [REPEATS[k] for k in REPEATS if k in swept]
-    fig.suptitle(f"learning curves of {len(table)} runs"
-                 + (f" (one color per setting, a line per {' and '.join(repeats)})" if repeats else ""))
+    fig.suptitle(
+        f"learning curves of {len(table)} runs"
+        + (f" (one color per setting, a line per {' and '.join(repeats)})" if repeats else "")
+    )
     return fig
 
 

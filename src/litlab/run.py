@@ -39,18 +39,18 @@ log = logging.getLogger("litlab")
 # Batches come from memory in the main process (litlab/data/batching.py), so these hints do not apply.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
-warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")   # inside Lightning itself
+warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")  # inside Lightning itself
 
 
 def main(cfg: DictConfig) -> float | None:
     setup_logging()
     try:
         value = train(cfg)
-    except Diverged as error:   # metrics.json already says `diverged`; a sweep goes on with the next job
+    except Diverged as error:  # metrics.json already says `diverged`; a sweep goes on with the next job
         log.error("%s", error)
         if not _in_multirun():
             raise SystemExit(3) from None
-        return None   # not NaN: Optuna's sweeper ends the whole study on a NaN, it marks a None trial failed
+        return None  # not NaN: Optuna's sweeper ends the whole study on a NaN, it marks a None trial failed
     except Exception as error:
         if not _in_multirun():
             if isinstance(error, LitlabError) and not os.environ.get("HYDRA_FULL_ERROR"):
@@ -82,7 +82,7 @@ class Outcome(NamedTuple):
     value: float | None
     record: dict
     trainer: L.Trainer
-    system: L.LightningModule   # holds the weights that were tested: the best checkpoint's
+    system: L.LightningModule  # holds the weights that were tested: the best checkpoint's
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -98,18 +98,32 @@ def fit(cfg: DictConfig) -> Outcome:
         write_run_info(cfg.paths.output_dir, _overrides())
         # Replaced when the run ends; a run killed outright (SIGKILL, power loss) keeps it, and the sweep
         # report tells such a job from a live one by its pid and host.
-        _write_metrics(cfg, {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
-                             "started": datetime.now().isoformat(timespec="seconds")})
+        _write_metrics(
+            cfg,
+            {
+                "status": "running",
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": datetime.now().isoformat(timespec="seconds"),
+            },
+        )
     try:
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
     except Diverged as error:
         if trainer.is_global_zero:
             _write_metrics(cfg, {"status": "diverged", "epoch": error.epoch, "step": error.step, "error": str(error)})
         raise
-    except (KeyboardInterrupt, SystemExit) as error:   # Ctrl-C (Lightning exits) or SIGTERM
+    except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C (Lightning exits) or SIGTERM
         if trainer.is_global_zero:
-            _write_metrics(cfg, {"status": "interrupted", "epoch": trainer.current_epoch, "step": trainer.global_step,
-                                 "resume": f"python train.py resume={cfg.paths.output_dir}"})
+            _write_metrics(
+                cfg,
+                {
+                    "status": "interrupted",
+                    "epoch": trainer.current_epoch,
+                    "step": trainer.global_step,
+                    "resume": f"python train.py resume={cfg.paths.output_dir}",
+                },
+            )
         raise SystemExit(143 if isinstance(error, SIGTERMException) else 130) from None
     metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -147,7 +161,7 @@ def build_system(cfg: DictConfig, checkpoint: dict | None = None) -> tuple[L.Lig
 def load_data(data_cfg: DictConfig, checkpoint: dict | None = None) -> L.LightningDataModule:
     """The data module with its splits loaded: the network's input and output sizes come from them."""
     datamodule = instantiate(data_cfg)
-    state = (checkpoint or {}).get(type(datamodule).__qualname__)   # where Lightning saves a data module's state
+    state = (checkpoint or {}).get(type(datamodule).__qualname__)  # where Lightning saves a data module's state
     if state:
         datamodule.load_state_dict(state)
     datamodule.prepare_data()
@@ -157,17 +171,27 @@ def load_data(data_cfg: DictConfig, checkpoint: dict | None = None) -> L.Lightni
 
 def system_for(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
     """The training system around a fresh network for `datamodule`'s shapes (seeded by the caller)."""
-    network = instantiate(finetune.network_config(cfg.model), in_features=datamodule.num_features,
-                          out_features=datamodule.num_outputs)
+    network = instantiate(
+        finetune.network_config(cfg.model), in_features=datamodule.num_features, out_features=datamodule.num_outputs
+    )
     finetune.prepare(network, cfg.get("init_from"), cfg.model.get("freeze"))
-    task_args = ({"num_classes": datamodule.num_outputs} if datamodule.task == "classification"
-                 else {"true_params": datamodule.true_params, "target_scaling": datamodule.target_scaling})
+    task_args = (
+        {"num_classes": datamodule.num_outputs}
+        if datamodule.task == "classification"
+        else {"true_params": datamodule.true_params, "target_scaling": datamodule.target_scaling}
+    )
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     system = SYSTEMS[datamodule.task](
-        network, instantiate(cfg.optimizer), scheduler=scheduler,
-        l1=cfg.regularization.l1, l2=cfg.regularization.l2, l2_impl=cfg.regularization.get("impl", "torch"),
+        network,
+        instantiate(cfg.optimizer),
+        scheduler=scheduler,
+        l1=cfg.regularization.l1,
+        l2=cfg.regularization.l2,
+        l2_impl=cfg.regularization.get("impl", "torch"),
         log_step_metrics=cfg.get("log_step_metrics", False),
-        config=OmegaConf.to_container(cfg, resolve=True), **task_args)
+        config=OmegaConf.to_container(cfg, resolve=True),
+        **task_args,
+    )
     return system
 
 
@@ -182,23 +206,26 @@ def _starting_checkpoint(cfg: DictConfig) -> dict | None:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    if not logger:   # logger=none: the lr monitor has nowhere to write and Lightning refuses it
+    if not logger:  # logger=none: the lr monitor has nowhere to write and Lightning refuses it
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     extra = instantiate(cfg.trainer.plugins) or []
-    plugins = [AtomicCheckpointIO(), *(extra if isinstance(extra, list) else [extra])]   # never a half-written ckpt
+    plugins = [AtomicCheckpointIO(), *(extra if isinstance(extra, list) else [extra])]  # never a half-written ckpt
     return instantiate_trainer(cfg, logger=logger, callbacks=callbacks, plugins=plugins)
 
 
 def _check_model_fits_data(cfg: DictConfig) -> None:
-    task = cfg.data.get("task") or get_class(cfg.data._target_).task   # data=csv says its task in the config
+    task = cfg.data.get("task") or get_class(cfg.data._target_).task  # data=csv says its task in the config
     if task in get_class(cfg.model._target_).tasks:
         return
     from hydra import compose
     from hydra.core.global_hydra import GlobalHydra
 
     options = GlobalHydra.instance().config_loader().get_group_options("model")
-    fitting = [name for name in options
-               if task in get_class(compose("train", overrides=[f"model={name}"]).model._target_).tasks]
+    fitting = [
+        name
+        for name in options
+        if task in get_class(compose("train", overrides=[f"model={name}"]).model._target_).tasks
+    ]
     model, data = _choice("model", cfg.model._target_), _choice("data", cfg.data._target_)
     raise LitlabError(f"model={model} does not fit data={data} ({task}); models that fit it: {', '.join(fitting)}")
 
@@ -240,7 +267,7 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
         if isinstance(logger, TensorBoardLogger):
             finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
             logger.log_hyperparams(params, metrics=finals)
-        elif isinstance(logger, MLFlowLogger):   # its final metrics are already there, logged by the test
+        elif isinstance(logger, MLFlowLogger):  # its final metrics are already there, logged by the test
             logger.log_hyperparams(params)
 
 

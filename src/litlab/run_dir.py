@@ -38,7 +38,7 @@ def unique_dir(name: str) -> str:
     for n in range(10_000):
         candidate = path if n == 0 else path.with_name(f"{path.name}_{n}")
         try:
-            candidate.mkdir()   # atomic: exactly one of several processes creates a given name
+            candidate.mkdir()  # atomic: exactly one of several processes creates a given name
         except FileExistsError:
             continue
         return str(candidate)
@@ -51,7 +51,7 @@ def _claim_held(name: str) -> str | None:
 
     runtime = HydraConfig.instance().cfg.hydra.runtime if HydraConfig.initialized() else None
     output_dir = OmegaConf.select(runtime, "output_dir", default=None) if runtime is not None else None
-    if not output_dir:   # not set yet: this is the job's first resolution
+    if not output_dir:  # not set yet: this is the job's first resolution
         return None
     wanted = Path(name).absolute()
     claim = re.compile(re.escape(wanted.name) + r"(_\d+)?")

@@ -5,8 +5,8 @@ so this file stays light: the work (grouping, the stacked network, the training 
 imported when a multirun launches. See README.md, "Stacked sweeps".
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 @dataclass
 class StackedLauncherConf:
     _target_: str = "hydra_plugins.litlab_stacked.stacked_launcher.StackedLauncher"
-    max_members: int = 32   # the most jobs trained as one model; a larger group is split (memory)
+    max_members: int = 32  # the most jobs trained as one model; a larger group is split (memory)
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="stacked", node=StackedLauncherConf, provider="litlab")
@@ -27,9 +27,9 @@ ConfigStore.instance().store(group="hydra/launcher", name="stacked", node=Stacke
 class StackedLauncher(Launcher):
     def __init__(self, max_members: int = 32) -> None:
         self.max_members = max_members
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from litlab.stacked.compose_once import ReusingConfigLoader

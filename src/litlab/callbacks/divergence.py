@@ -12,8 +12,10 @@ class Diverged(LitlabError):
     def __init__(self, loss: float, epoch: int, step: int, lr: float | None):
         self.loss, self.epoch, self.step, self.lr = loss, epoch, step, lr
         now = f" (now {lr:g})" if lr is not None else ""
-        super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step}: the run diverged; "
-                         f"try a smaller learning rate, e.g. optimizer.lr{now} divided by 10")
+        super().__init__(
+            f"the training loss became {loss} at epoch {epoch}, step {step}: the run diverged; "
+            f"try a smaller learning rate, e.g. optimizer.lr{now} divided by 10"
+        )
 
 
 class StopOnDivergence(L.Callback):
@@ -29,7 +31,7 @@ class StopOnDivergence(L.Callback):
         if check_every < 1:
             raise LitlabError(f"callbacks.divergence.check_every={check_every}: use 1 or more (steps between checks)")
         self.check_every = check_every
-        self.losses: list[torch.Tensor] = []   # since the last check, and the global step of each
+        self.losses: list[torch.Tensor] = []  # since the last check, and the global step of each
         self.steps: list[int] = []
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
@@ -55,7 +57,7 @@ class StopOnDivergence(L.Callback):
         losses, steps = torch.stack(self.losses).float(), self.steps
         self.losses, self.steps = [], []
         finite = torch.isfinite(losses)
-        if bool(finite.all()):   # the one read on the host, and the one wait for a GPU
+        if bool(finite.all()):  # the one read on the host, and the one wait for a GPU
             return
         first = int((~finite).nonzero()[0])
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None

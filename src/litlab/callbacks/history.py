@@ -13,8 +13,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 
 class EpochHistory(L.Callback):
     def __init__(self):
-        self.rows: dict[int, dict[str, float]] = {}   # epoch (from 0, as Lightning and TensorBoard count) -> metrics
-        self._ended: int | None = None                # an epoch whose train metrics are not read yet
+        self.rows: dict[int, dict[str, float]] = {}  # epoch (from 0, as Lightning and TensorBoard count) -> metrics
+        self._ended: int | None = None  # an epoch whose train metrics are not read yet
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:

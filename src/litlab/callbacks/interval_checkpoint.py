@@ -19,10 +19,10 @@ which is wrapped in `HeldWrites` so that the saves `ModelCheckpoint` makes insid
 
 import contextlib
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import lightning as L
-import torch
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -34,12 +34,14 @@ class IntervalCheckpoint(ModelCheckpoint):
     def __init__(self, write_interval: float = 30.0, save_last: bool = True, **kwargs: Any):
         """write_interval: seconds between writes (0: after every epoch); the other arguments are ModelCheckpoint's."""
         if write_interval < 0:
-            raise LitlabError(f"callbacks.model_checkpoint.write_interval={write_interval}: use 0 or more "
-                              "(seconds between checkpoint writes; 0 writes after every epoch)")
-        super().__init__(save_last=False, **kwargs)   # last.ckpt is written here, at each write (see `write`)
+            raise LitlabError(
+                f"callbacks.model_checkpoint.write_interval={write_interval}: use 0 or more "
+                "(seconds between checkpoint writes; 0 writes after every epoch)"
+            )
+        super().__init__(save_last=False, **kwargs)  # last.ckpt is written here, at each write (see `write`)
         self.write_interval, self.write_last = write_interval, save_last
         self._written_at = time.monotonic()
-        self._written_step = -1   # the global step of the last written last.ckpt
+        self._written_step = -1  # the global step of the last written last.ckpt
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -82,7 +84,7 @@ class IntervalCheckpoint(ModelCheckpoint):
         io = trainer.strategy.checkpoint_io
         if self.write_last and trainer.global_step != self._written_step and not trainer.fast_dev_run:
             self.last_model_path = self.format_checkpoint_name({}, self.CHECKPOINT_NAME_LAST)
-            trainer.save_checkpoint(self.last_model_path)   # HeldWrites writes what it holds before it
+            trainer.save_checkpoint(self.last_model_path)  # HeldWrites writes what it holds before it
             self._written_step = trainer.global_step
         elif isinstance(io, HeldWrites):
             io.flush()
@@ -111,7 +113,7 @@ class HeldWrites(CheckpointIO):
 
     def __init__(self, checkpoint_io: CheckpointIO):
         self.checkpoint_io, self.holding = checkpoint_io, False
-        self.pending: dict[str, dict] = {}   # path -> checkpoint, in the order saved
+        self.pending: dict[str, dict] = {}  # path -> checkpoint, in the order saved
         self.removals: list[str] = []
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
@@ -126,7 +128,7 @@ class HeldWrites(CheckpointIO):
         self.checkpoint_io.save_checkpoint(checkpoint, path, storage_options=storage_options)
 
     def remove_checkpoint(self, path) -> None:
-        if self.pending.pop(str(path), None) is not None:   # held, never written: nothing on disk to remove
+        if self.pending.pop(str(path), None) is not None:  # held, never written: nothing on disk to remove
             return
         if self.holding:
             self.removals.append(str(path))

@@ -20,7 +20,7 @@ import lightning as L
 from litlab.callbacks.history import EpochHistory
 
 PANELS = (("loss", ("train/loss", "val/loss")), ("accuracy", ("train/acc", "val/acc")))
-REDRAW_EVERY_S = 0.5   # drawing a PNG takes ~50 ms: a 400-epoch run drawn at every epoch would take 20 s more
+REDRAW_EVERY_S = 0.5  # drawing a PNG takes ~50 ms: a 400-epoch run drawn at every epoch would take 20 s more
 
 
 def in_notebook() -> bool:
@@ -31,7 +31,7 @@ def in_notebook() -> bool:
 
 
 class LivePlot(EpochHistory):
-    _sweep_displays: dict = {}   # sweep folder -> the display its jobs update, so a sweep shows one figure
+    _sweep_displays: dict = {}  # sweep folder -> the display its jobs update, so a sweep shows one figure
 
     def __init__(self, enabled: str | bool = "auto"):
         super().__init__()
@@ -55,7 +55,7 @@ class LivePlot(EpochHistory):
         self._title = _job_title()
 
     def epoch_done(self, trainer: L.Trainer, epoch: int, last: bool) -> None:
-        if self.active and (last or monotonic() >= self._next_draw):   # the last epoch always: the final state
+        if self.active and (last or monotonic() >= self._next_draw):  # the last epoch always: the final state
             self.draw()
             self._next_draw = monotonic() + REDRAW_EVERY_S
 
@@ -90,8 +90,7 @@ class LivePlot(EpochHistory):
             ax = figure.add_subplot(1, len(panels), i + 1)
             for column, style in zip(columns, ("-", "--")):
                 points = frame[["epoch", column]].dropna()
-                ax.plot(points["epoch"], points[column], style, marker="." if len(points) < 30 else None,
-                        label=column)
+                ax.plot(points["epoch"], points[column], style, marker="." if len(points) < 30 else None, label=column)
             ax.set_xlabel("epoch")
             ax.set_title(name)
             ax.legend(fontsize=8)
@@ -119,7 +118,7 @@ def _sweep_dir() -> str | None:
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
-    return str(Path(HydraConfig.get().runtime.output_dir).parent)   # the job folder's parent
+    return str(Path(HydraConfig.get().runtime.output_dir).parent)  # the job folder's parent
 
 
 def _job_title() -> str:

@@ -10,7 +10,7 @@ class PredictionGrid(L.Callback):
         self.num_images, self.columns = num_images, columns
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero:   # under DDP one figure, drawn by rank 0
+        if not trainer.is_global_zero:  # under DDP one figure, drawn by rank 0
             return
         dm = trainer.datamodule
         logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -32,7 +32,7 @@ class PredictionGrid(L.Callback):
             ax.imshow(image[0], cmap="gray")
             ax.set_title(f"{names[p]}\n{names[t]}", fontsize=8, color="black" if p == t else "red")
             ax.axis("off")
-        for ax in list(axes.flat)[len(x):]:
+        for ax in list(axes.flat)[len(x) :]:
             ax.axis("off")
         fig.suptitle("predicted (top) / true (bottom)", fontsize=9)
         fig.tight_layout()

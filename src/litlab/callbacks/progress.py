@@ -47,7 +47,11 @@ class ThrottledRichProgressBar(RichProgressBar):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
-        if self.is_enabled and self.progress is not None and self.val_progress_bar_id is not None \
-                and not trainer.sanity_checking:
+        if (
+            self.is_enabled
+            and self.progress is not None
+            and self.val_progress_bar_id is not None
+            and not trainer.sanity_checking
+        ):
             self.progress.remove_task(self.val_progress_bar_id)
-            self.val_progress_bar_id = None   # Lightning's next validation adds a fresh task
+            self.val_progress_bar_id = None  # Lightning's next validation adds a fresh task

@@ -22,7 +22,7 @@ log = logging.getLogger("litlab")
 
 class Resumable(L.Callback):
     def __init__(self, dirpath: str):
-        self.dirpath = Path(dirpath)   # where last.ckpt lives (the ModelCheckpoint's folder)
+        self.dirpath = Path(dirpath)  # where last.ckpt lives (the ModelCheckpoint's folder)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["rng_states"] = rng_states()
@@ -37,16 +37,24 @@ class Resumable(L.Callback):
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path, weights_only=False)
         run_dir = self.dirpath.parent
-        log.warning("interrupted at epoch %d, step %d; saved %s. Resume with: python train.py resume=%s",
-                    trainer.current_epoch, trainer.global_step, path, run_dir)
+        log.warning(
+            "interrupted at epoch %d, step %d; saved %s. Resume with: python train.py resume=%s",
+            trainer.current_epoch,
+            trainer.global_step,
+            path,
+            run_dir,
+        )
 
 
 def rng_states() -> dict:
     """Python's, NumPy's and torch's generator states, as tensors and tuples (loadable with weights_only)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {"python": random.getstate(), "numpy": (kind, torch.from_numpy(keys.copy()), pos, has_gauss, cached),
-              "torch": torch.get_rng_state()}
-    if torch.cuda.is_initialized():   # not is_available(): that asks the driver again on every call (~0.3 ms)
+    states = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.copy()), pos, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_initialized():  # not is_available(): that asks the driver again on every call (~0.3 ms)
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 

@@ -15,7 +15,7 @@ import torch
 class TrainTimer(L.Callback):
     def __init__(self, first_step_file: str | None = None):
         self.first_step_file = first_step_file
-        self.epochs: list[dict] = []   # per epoch: {"seconds": ..., "samples": ...}
+        self.epochs: list[dict] = []  # per epoch: {"seconds": ..., "samples": ...}
 
     @property
     def samples_per_s(self) -> list[float]:
@@ -31,13 +31,13 @@ class TrainTimer(L.Callback):
             Path(self.first_step_file).write_text(json.dumps({"first_step_unix_time": time.time()}))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._samples += len(batch[-1])   # a length, not a value: no sync with the device
-        if batch_idx + 1 == trainer.num_training_batches:   # the epoch's last step has run
+        self._samples += len(batch[-1])  # a length, not a value: no sync with the device
+        if batch_idx + 1 == trainer.num_training_batches:  # the epoch's last step has run
             wait_for_device(pl_module.device)
             self._end = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        end = self._end if self._end is not None else time.perf_counter()   # ended early (max_steps)
+        end = self._end if self._end is not None else time.perf_counter()  # ended early (max_steps)
         if self._samples:
             self.epochs.append({"seconds": end - self._start, "samples": self._samples})
 

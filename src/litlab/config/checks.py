@@ -104,11 +104,14 @@ def check_accelerator(name: str) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise LitlabError(f"accelerator={name} but this machine has no CUDA GPU that torch can use "
-                              "(torch.cuda.is_available() is False); use accelerator=cpu or accelerator=auto")
+            raise LitlabError(
+                f"accelerator={name} but this machine has no CUDA GPU that torch can use "
+                "(torch.cuda.is_available() is False); use accelerator=cpu or accelerator=auto"
+            )
     elif name == "mps":
         import torch
 
         if not torch.backends.mps.is_available():
-            raise LitlabError("accelerator=mps but this machine has no Apple GPU; "
-                              "use accelerator=cpu or accelerator=auto")
+            raise LitlabError(
+                "accelerator=mps but this machine has no Apple GPU; use accelerator=cpu or accelerator=auto"
+            )

@@ -14,7 +14,7 @@ Schemas are stored under top-level names, not in a group, so `--help` lists only
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -25,12 +25,12 @@ from litlab.run_dir import register_resolver
 POSITIVE = Range(0, open_low=True)
 NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
-PROBABILITY = Range(0, 1, open_high=True)   # dropout rates, betas, decay rates in [0, 1)
+PROBABILITY = Range(0, 1, open_high=True)  # dropout rates, betas, decay rates in [0, 1)
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")   # litlab.models.mlp.ACTIVATIONS
-INITS = ("default", "normal", "xavier", "kaiming")          # litlab.models.init.INITS
-IMPLS = ("torch", "scratch")                                # model.impl, regularization.impl (litlab.models.scratch)
-SOLVERS = ("sgd", "closed_form")                            # litlab.models.linreg.SOLVERS: model.solver
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")  # litlab.models.mlp.ACTIVATIONS
+INITS = ("default", "normal", "xavier", "kaiming")  # litlab.models.init.INITS
+IMPLS = ("torch", "scratch")  # model.impl, regularization.impl (litlab.models.scratch)
+SOLVERS = ("sgd", "closed_form")  # litlab.models.linreg.SOLVERS: model.solver
 NORMALIZE = ("standard", "minmax", "none")
 
 
@@ -47,7 +47,7 @@ class DataConf:
 
 @dataclass
 class FashionMNISTConf(DataConf):
-    val_size: int = checked(5000, Range(1, 59_999))   # carved out of the 60,000 training images
+    val_size: int = checked(5000, Range(1, 59_999))  # carved out of the 60,000 training images
     download: bool = True
     system_dir: str = "/usr/share/datasets/fashion-mnist"
 
@@ -68,7 +68,7 @@ class SyntheticLinearConf(SplitDataConf):
 
 @dataclass
 class PolynomialConf(SplitDataConf):
-    num_features: int = checked(4, AT_LEAST_ONE)   # the first k of the max_degree features x^i / i!
+    num_features: int = checked(4, AT_LEAST_ONE)  # the first k of the max_degree features x^i / i!
     max_degree: int = checked(20, AT_LEAST_ONE)
     noise: float = checked(0.1, NON_NEGATIVE)
 
@@ -76,22 +76,22 @@ class PolynomialConf(SplitDataConf):
 @dataclass
 class HighDimLinearConf(SplitDataConf):
     num_inputs: int = checked(200, AT_LEAST_ONE)
-    w_value: float = 0.01   # every true weight
+    w_value: float = 0.01  # every true weight
     b: float = 0.05
     noise: float = checked(0.01, NON_NEGATIVE)
 
 
 @dataclass
 class CSVConf(DataConf):
-    path: Optional[str] = None
-    target: Optional[str] = None
-    features: Optional[list[str]] = None   # null: every column but the target
-    categorical: list[str] = field(default_factory=list)   # numeric columns one-hot encoded too (text ones always are)
-    id_column: Optional[str] = None      # names the rows: not a feature; predict.py writes it beside each prediction
+    path: str | None = None
+    target: str | None = None
+    features: list[str] | None = None  # null: every column but the target
+    categorical: list[str] = field(default_factory=list)  # numeric columns one-hot encoded too (text ones always are)
+    id_column: str | None = None  # names the rows: not a feature; predict.py writes it beside each prediction
     task: str = checked("classification", OneOf(("classification", "regression")))
-    log_target: bool = False             # regression: train on log(1 + y) (d2l 5.7's house prices)
+    log_target: bool = False  # regression: train on log(1 + y) (d2l 5.7's house prices)
     split: list[float] = checked([0.8, 0.1, 0.1], Each(Range(0, 1, open_low=True)))
-    folds: int = checked(1, AT_LEAST_ONE)   # k-fold: validate on fold `fold` of the non-test rows (1: data.split)
+    folds: int = checked(1, AT_LEAST_ONE)  # k-fold: validate on fold `fold` of the non-test rows (1: data.split)
     fold: int = checked(0, NON_NEGATIVE)
 
 
@@ -101,14 +101,14 @@ class ModelConf:
     _target_: str = MISSING
     init: str = checked("default", OneOf(INITS))
     init_std: float = checked(0.01, POSITIVE)
-    freeze: list[str] = field(default_factory=list)   # parameters or layers kept fixed (litlab/finetune.py)
+    freeze: list[str] = field(default_factory=list)  # parameters or layers kept fixed (litlab/finetune.py)
 
 
 @dataclass
 class MLPConf(ModelConf):
     hidden: list[int] = checked([256], Each(AT_LEAST_ONE))
     activation: str = checked("relu", OneOf(ACTIVATIONS))
-    dropout: Any = checked(0.0, Each(PROBABILITY))   # one rate, or a list with one per hidden layer
+    dropout: Any = checked(0.0, Each(PROBABILITY))  # one rate, or a list with one per hidden layer
     impl: str = checked("torch", OneOf(IMPLS))
 
 
@@ -127,7 +127,7 @@ class LinearRegressionConf(ModelConf):
 @dataclass
 class OptimizerConf:
     _target_: str = MISSING
-    _partial_: bool = True   # the system calls it with the parameter groups
+    _partial_: bool = True  # the system calls it with the parameter groups
     lr: float = checked(MISSING, POSITIVE)
 
 
@@ -160,7 +160,7 @@ class RMSpropConf(OptimizerConf):
 
 
 @dataclass
-class AdamConf(OptimizerConf):   # Adam and AdamW
+class AdamConf(OptimizerConf):  # Adam and AdamW
     betas: list[float] = checked([0.9, 0.999], Each(PROBABILITY))
     eps: float = checked(1e-8, POSITIVE)
     amsgrad: bool = False
@@ -169,9 +169,9 @@ class AdamConf(OptimizerConf):   # Adam and AdamW
 # -- regularization, scheduler ------------------------------------------------------------------------
 @dataclass
 class RegularizationConf:
-    l1: float = checked(0.0, NON_NEGATIVE)   # lambda of lambda * sum |w| added to the loss
-    l2: float = checked(0.0, NON_NEGATIVE)   # weight decay on weights (biases are never decayed)
-    impl: str = checked("torch", OneOf(IMPLS))   # scratch: (l2 / 2) * ||w||^2 in the loss instead
+    l1: float = checked(0.0, NON_NEGATIVE)  # lambda of lambda * sum |w| added to the loss
+    l2: float = checked(0.0, NON_NEGATIVE)  # weight decay on weights (biases are never decayed)
+    impl: str = checked("torch", OneOf(IMPLS))  # scratch: (l2 / 2) * ||w||^2 in the loss instead
 
 
 @dataclass
@@ -207,9 +207,9 @@ class PlateauConf(SchedulerConf):
 # -- where and how it runs ------------------------------------------------------------------------------
 @dataclass
 class AcceleratorConf:
-    accelerator: str = "auto"   # `accelerator=gpu` without a GPU is refused before training (run.py)
-    devices: Any = 1            # a count, a list of device ids, or "auto"
-    strategy: Any = "auto"      # a Lightning strategy name (ddp) or a `_target_` node (accelerator=ddp_spawn)
+    accelerator: str = "auto"  # `accelerator=gpu` without a GPU is refused before training (run.py)
+    devices: Any = 1  # a count, a list of device ids, or "auto"
+    strategy: Any = "auto"  # a Lightning strategy name (ddp) or a `_target_` node (accelerator=ddp_spawn)
     num_nodes: int = checked(1, AT_LEAST_ONE)
 
 
@@ -230,16 +230,16 @@ class TensorBoardConf(LoggerConf):
 class MLFlowConf:
     _target_: str = MISSING
     tracking_uri: str = "sqlite:///outputs/mlflow.db"
-    experiment_name: Optional[str] = None   # null: the sweep folder for a sweep's jobs, `runs` for a single run
-    run_name: Optional[str] = None          # null: the run folder
-    artifact_location: Optional[str] = None
-    log_model: Any = False                  # true, false or "all": checkpoints as MLflow artifacts
+    experiment_name: str | None = None  # null: the sweep folder for a sweep's jobs, `runs` for a single run
+    run_name: str | None = None  # null: the run folder
+    artifact_location: str | None = None
+    log_model: Any = False  # true, false or "all": checkpoints as MLflow artifacts
 
 
 @dataclass
 class LivePlotConf:
     _target_: str = "litlab.callbacks.live_plot.LivePlot"
-    enabled: Any = checked("auto", OneOf(("auto", True, False)))   # auto: inside a Jupyter kernel only
+    enabled: Any = checked("auto", OneOf(("auto", True, False)))  # auto: inside a Jupyter kernel only
 
 
 @dataclass
@@ -253,41 +253,41 @@ class TrainerConf:
     """Every lightning.Trainer argument except those the accelerator, logger and callbacks groups set."""
 
     _target_: str = "lightning.Trainer"
-    max_epochs: Optional[int] = checked(10, AT_LEAST_ONE)
-    min_epochs: Optional[int] = checked(None, NON_NEGATIVE)
+    max_epochs: int | None = checked(10, AT_LEAST_ONE)
+    min_epochs: int | None = checked(None, NON_NEGATIVE)
     max_steps: int = -1
-    min_steps: Optional[int] = None
-    max_time: Any = None                           # "DD:HH:MM:SS" or {days: .., hours: ..}
-    precision: Any = None                          # 32-true, 16-mixed, bf16-mixed, 64
-    gradient_clip_val: Optional[float] = checked(None, NON_NEGATIVE)
-    gradient_clip_algorithm: Optional[str] = checked(None, OneOf(("norm", "value")))
+    min_steps: int | None = None
+    max_time: Any = None  # "DD:HH:MM:SS" or {days: .., hours: ..}
+    precision: Any = None  # 32-true, 16-mixed, bf16-mixed, 64
+    gradient_clip_val: float | None = checked(None, NON_NEGATIVE)
+    gradient_clip_algorithm: str | None = checked(None, OneOf(("norm", "value")))
     accumulate_grad_batches: int = checked(1, AT_LEAST_ONE)
-    check_val_every_n_epoch: Optional[int] = checked(1, AT_LEAST_ONE)
-    val_check_interval: Any = None                 # a fraction of an epoch, or a number of batches
-    limit_train_batches: Any = checked(None, Range(0))   # a fraction, or a number of batches
+    check_val_every_n_epoch: int | None = checked(1, AT_LEAST_ONE)
+    val_check_interval: Any = None  # a fraction of an epoch, or a number of batches
+    limit_train_batches: Any = checked(None, Range(0))  # a fraction, or a number of batches
     limit_val_batches: Any = checked(None, Range(0))
     limit_test_batches: Any = checked(None, Range(0))
     limit_predict_batches: Any = checked(None, Range(0))
     overfit_batches: Any = 0.0
     fast_dev_run: Any = False
-    num_sanity_val_steps: Optional[int] = None
-    log_every_n_steps: Optional[int] = checked(None, AT_LEAST_ONE)
-    enable_checkpointing: Optional[bool] = None
-    enable_progress_bar: Optional[bool] = None
-    enable_model_summary: Optional[bool] = None
-    deterministic: Any = None                      # true, false or "warn"
-    benchmark: Optional[bool] = None
+    num_sanity_val_steps: int | None = None
+    log_every_n_steps: int | None = checked(None, AT_LEAST_ONE)
+    enable_checkpointing: bool | None = None
+    enable_progress_bar: bool | None = None
+    enable_model_summary: bool | None = None
+    deterministic: Any = None  # true, false or "warn"
+    benchmark: bool | None = None
     inference_mode: bool = True
     use_distributed_sampler: bool = False
-    profiler: Optional[str] = None
+    profiler: str | None = None
     detect_anomaly: bool = False
     barebones: bool = False
     plugins: Any = None
     sync_batchnorm: bool = False
     reload_dataloaders_every_n_epochs: int = checked(0, NON_NEGATIVE)
-    default_root_dir: Optional[str] = None
+    default_root_dir: str | None = None
     enable_autolog_hparams: bool = True
-    model_registry: Optional[str] = None
+    model_registry: str | None = None
 
 
 @dataclass
@@ -298,16 +298,16 @@ class TrainConf:
     model: Any = MISSING
     optimizer: Any = MISSING
     regularization: Any = MISSING
-    scheduler: Any = field(default_factory=dict)    # scheduler=none: a constant learning rate
+    scheduler: Any = field(default_factory=dict)  # scheduler=none: a constant learning rate
     accelerator: Any = MISSING
-    logger: Any = field(default_factory=dict)       # logger=none
-    callbacks: Any = field(default_factory=dict)    # Lightning callbacks by name; `callbacks.X=null` drops one
+    logger: Any = field(default_factory=dict)  # logger=none
+    callbacks: Any = field(default_factory=dict)  # Lightning callbacks by name; `callbacks.X=null` drops one
     seed: int = 42
-    ckpt_path: Optional[str] = None      # a checkpoint to resume training from
-    resume: Optional[str] = None         # a run folder to resume: its checkpoints/last.ckpt, logging into it
-    init_from: Optional[str] = None      # a checkpoint whose network weights start a new run (fine-tuning)
-    optimized_metric: Optional[str] = "val/loss"
-    log_step_metrics: bool = False       # also log train/loss_step, train/acc_step (see README, Performance)
+    ckpt_path: str | None = None  # a checkpoint to resume training from
+    resume: str | None = None  # a run folder to resume: its checkpoints/last.ckpt, logging into it
+    init_from: str | None = None  # a checkpoint whose network weights start a new run (fine-tuning)
+    optimized_metric: str | None = "val/loss"
+    log_step_metrics: bool = False  # also log train/loss_step, train/acc_step (see README, Performance)
     paths: PathsConf = field(default_factory=PathsConf)
     trainer: TrainerConf = field(default_factory=TrainerConf)
 
@@ -330,7 +330,7 @@ class EvalConf:
 
 @dataclass
 class PredictDataConf:
-    path: Optional[str] = None   # a CSV file of rows with the training columns; None: the run's test split
+    path: str | None = None  # a CSV file of rows with the training columns; None: the run's test split
 
 
 @dataclass

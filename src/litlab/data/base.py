@@ -19,19 +19,25 @@ class InMemoryDataModule(L.LightningDataModule):
     """
 
     task: Literal["classification", "regression"] = "classification"
-    per_feature_stats = True   # False for images: one mean/std over all pixels
+    per_feature_stats = True  # False for images: one mean/std over all pixels
     class_names: list[str] | None = None
-    true_params: dict | None = None   # synthetic data: the w and b that generated it
-    target_scaling: dict | None = None   # regression targets trained on as (y - shift) / scale (data=csv)
-    predict_split = "test"   # the split `Trainer.predict` is served (predict.py sets it)
+    true_params: dict | None = None  # synthetic data: the w and b that generated it
+    target_scaling: dict | None = None  # regression targets trained on as (y - shift) / scale (data=csv)
+    predict_split = "test"  # the split `Trainer.predict` is served (predict.py sets it)
 
-    def __init__(self, batch_size: int = 256, seed: int = 42, normalize: str = "standard",
-                 drop_last: bool = False, data_dir: str = "data"):
+    def __init__(
+        self,
+        batch_size: int = 256,
+        seed: int = 42,
+        normalize: str = "standard",
+        drop_last: bool = False,
+        data_dir: str = "data",
+    ):
         super().__init__()
         self.batch_size, self.seed, self.normalize = batch_size, seed, normalize
         self.drop_last, self.data_dir = drop_last, data_dir
         self.splits: dict[str, Split] = {}
-        self._on_device: dict[str, Split] = {}   # the splits moved to the Trainer's device, once
+        self._on_device: dict[str, Split] = {}  # the splits moved to the Trainer's device, once
 
     # -- what a subclass provides -------------------------------------------------------------
     def load_splits(self) -> dict[str, Split]:
@@ -39,7 +45,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     # -- Lightning hooks ----------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:   # already loaded (the run builder calls setup before the Trainer does)
+        if self.splits:  # already loaded (the run builder calls setup before the Trainer does)
             return
         raw = self.load_splits()
         x_train = raw["train"][0].float()
@@ -67,7 +73,7 @@ class InMemoryDataModule(L.LightningDataModule):
         gathered where the model runs, and Lightning's per-batch move to the device is a no-op."""
         device = torch.device(device)
         cached = self._on_device.get(split)
-        if cached is None or cached[0].device != device:   # `.to` returns the tensor itself when it is there
+        if cached is None or cached[0].device != device:  # `.to` returns the tensor itself when it is there
             x, y = self.splits[split]
             cached = self._on_device[split] = (x.to(device), y.to(device))
         return cached
@@ -114,8 +120,16 @@ class InMemoryDataModule(L.LightningDataModule):
         x, y = self.on_device(split, device)
         # data.batch_size is the global batch: under DDP each process takes its share of it.
         per_process = max(1, self.batch_size // world)
-        return batch_loader(x, y, per_process, shuffle=shuffle, drop_last=self.drop_last and shuffle,
-                            seed=self.seed, rank=rank, world_size=world)
+        return batch_loader(
+            x,
+            y,
+            per_process,
+            shuffle=shuffle,
+            drop_last=self.drop_last and shuffle,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+        )
 
 
 def _check_sizes(sizes: list[int], n: int) -> None:
@@ -138,7 +152,7 @@ def stratified_split(y, sizes: list[int], seed: int) -> list:
     _check_sizes(sizes, len(y))
     rest, parts = np.arange(len(y)), []
     for i, size in enumerate(sizes):
-        if size == len(rest):   # the last part takes what is left
+        if size == len(rest):  # the last part takes what is left
             parts.append(rest)
             break
         take, rest = train_test_split(rest, train_size=size, stratify=y[rest], random_state=seed + i)

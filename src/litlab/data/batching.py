@@ -42,8 +42,17 @@ class IndexBatchSampler:
     The permutation is drawn on the CPU (the same on every device) and then moved to `device`.
     """
 
-    def __init__(self, num_samples: int, batch_size: int, shuffle: bool = True, drop_last: bool = False,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
+    ):
         self.num_samples, self.batch_size = num_samples, batch_size
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
         self.rank, self.world_size, self.device = rank, world_size, torch.device(device)
@@ -100,12 +109,25 @@ class BatchLoader(DataLoader):
         self.sampler.skip = state["served"] if state["served"] < len(self.sampler) else 0
 
 
-def batch_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, drop_last: bool = False,
-                 seed: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+def batch_loader(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    drop_last: bool = False,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> DataLoader:
     """A loader of index batches of `x`, `y`, gathered on the device the tensors live on."""
     sampler = IndexBatchSampler(len(x), batch_size, shuffle, drop_last, seed, rank, world_size, device=x.device)
     # batch_size=None: the sampler's items already are batches, so no collation happens.
     # Its own generator: otherwise each `iter(loader)` draws a seed from torch's global generator, and a
     # resumed run (which creates its iterators at other moments) would get other dropout masks.
-    return BatchLoader(TensorBatches(x, y), sampler=sampler, batch_size=None, collate_fn=_identity,
-                       generator=torch.Generator().manual_seed(seed))
+    return BatchLoader(
+        TensorBatches(x, y),
+        sampler=sampler,
+        batch_size=None,
+        collate_fn=_identity,
+        generator=torch.Generator().manual_seed(seed),
+    )

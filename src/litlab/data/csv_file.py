@@ -22,21 +22,31 @@ TASKS = ("classification", "regression")
 
 
 class CSVDataModule(InMemoryDataModule):
-    def __init__(self, path: str | None = None, target: str | None = None, features: list[str] | None = None,
-                 categorical: list[str] | None = None, id_column: str | None = None, task: str = "classification",
-                 log_target: bool = False, split: list[float] = (0.8, 0.1, 0.1), folds: int = 1, fold: int = 0,
-                 **kwargs):
+    def __init__(
+        self,
+        path: str | None = None,
+        target: str | None = None,
+        features: list[str] | None = None,
+        categorical: list[str] | None = None,
+        id_column: str | None = None,
+        task: str = "classification",
+        log_target: bool = False,
+        split: list[float] = (0.8, 0.1, 0.1),
+        folds: int = 1,
+        fold: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.path, self.target, self.features = path, target, list(features) if features else None
-        self.categorical = list(categorical or [])   # numeric columns to one-hot as well (codes, years)
-        self.id_column = id_column   # names the rows: not a feature; predict.py copies it into predictions.csv
-        self.task = task    # the class default is classification; a CSV says per file which it is
-        self.log_target = log_target   # regression: train on log(1 + y), as d2l 5.7 does for house prices
-        self.split = list(split)   # train / val / test fractions of the rows
-        self.folds, self.fold = folds, fold   # folds > 1: validate on fold `fold` of the non-test rows
-        self.preprocessing: TablePreprocessing | None = None   # fitted in setup, or loaded from a checkpoint
-        self.frames: dict = {}   # split -> the rows as read (a DataFrame), kept to transform again on load
-        self.file_columns: list[str] = []   # every column of the training file: not "extra" in other files
+        self.categorical = list(categorical or [])  # numeric columns to one-hot as well (codes, years)
+        self.id_column = id_column  # names the rows: not a feature; predict.py copies it into predictions.csv
+        self.task = task  # the class default is classification; a CSV says per file which it is
+        self.log_target = log_target  # regression: train on log(1 + y), as d2l 5.7 does for house prices
+        self.split = list(split)  # train / val / test fractions of the rows
+        self.folds, self.fold = folds, fold  # folds > 1: validate on fold `fold` of the non-test rows
+        self.preprocessing: TablePreprocessing | None = None  # fitted in setup, or loaded from a checkpoint
+        self.frames: dict = {}  # split -> the rows as read (a DataFrame), kept to transform again on load
+        self.file_columns: list[str] = []  # every column of the training file: not "extra" in other files
 
     # -- Lightning's checkpoint hooks: the fitted preprocessing travels with the model ------------------
     def state_dict(self) -> dict:
@@ -50,7 +60,7 @@ class CSVDataModule(InMemoryDataModule):
         self.preprocessing = TablePreprocessing.from_state_dict(state["preprocessing"])
         self.file_columns = list(state["file_columns"])
         self.class_names = self.preprocessing.class_names
-        if self.frames:   # loaded already (Lightning restores a resumed run after setup): transform again
+        if self.frames:  # loaded already (Lightning restores a resumed run after setup): transform again
             self.splits = {name: self._tensors(frame, str(self.path)) for name, frame in self.frames.items()}
             self._on_device.clear()
 
@@ -61,7 +71,7 @@ class CSVDataModule(InMemoryDataModule):
     # -- loading --------------------------------------------------------------------------------------
     def load_splits(self):
         table = self._read(self.path, "data.path")
-        if self.preprocessing is not None:   # a checkpoint's (init_from, resume, eval.py): its columns, checked
+        if self.preprocessing is not None:  # a checkpoint's (init_from, resume, eval.py): its columns, checked
             self.preprocessing.check_columns(table, self.target, str(self.path), ignore=self._ignored())
             self.features = list(self.preprocessing.columns)
         else:
@@ -70,24 +80,34 @@ class CSVDataModule(InMemoryDataModule):
         named = [self.target, *self.features, *self.categorical, *([self.id_column] if self.id_column else [])]
         missing = [c for c in named if c not in table.columns]
         if missing:
-            raise LitlabError(f"{self.path} has no column {', '.join(map(repr, missing))}; its columns are "
-                              f"{', '.join(table.columns)} (set data.target, data.features, data.categorical, data.id_column)")
+            raise LitlabError(
+                f"{self.path} has no column {', '.join(map(repr, missing))}; its columns are "
+                f"{', '.join(table.columns)} (set data.target, data.features, data.categorical, data.id_column)"
+            )
         self._check_target(table[self.target])
         self.frames = {name: table.iloc[idx] for name, idx in zip(("train", "val", "test"), self._parts(table))}
         if self.preprocessing is None:
             train = self.frames["train"]
             empty = [c for c in self.features if train[c].isna().all()]
             if empty:
-                raise LitlabError(f"{self.path}: column(s) {', '.join(empty)} have no values in the {len(train)} "
-                                  "training rows; leave them out with data.features=[...]")
-            self.preprocessing = TablePreprocessing.fit(train[self.features], train[self.target], self.task,
-                                                        self.categorical, self.normalize, self.log_target,
-                                                        classes=table[self.target])
+                raise LitlabError(
+                    f"{self.path}: column(s) {', '.join(empty)} have no values in the {len(train)} "
+                    "training rows; leave them out with data.features=[...]"
+                )
+            self.preprocessing = TablePreprocessing.fit(
+                train[self.features],
+                train[self.target],
+                self.task,
+                self.categorical,
+                self.normalize,
+                self.log_target,
+                classes=table[self.target],
+            )
         self.class_names = self.preprocessing.class_names
         return {name: self._tensors(frame, str(self.path)) for name, frame in self.frames.items()}
 
     def _stats(self, x):
-        return torch.tensor(0.0), torch.tensor(1.0)   # the preprocessing has scaled the columns already
+        return torch.tensor(0.0), torch.tensor(1.0)  # the preprocessing has scaled the columns already
 
     def _tensors(self, frame, source: str):
         return self.preprocessing.features(frame, source), self.preprocessing.targets(frame[self.target], source)
@@ -97,17 +117,23 @@ class CSVDataModule(InMemoryDataModule):
 
         if target.isna().any():
             rows = [str(i) for i in target.index[target.isna()][:5]]
-            raise LitlabError(f"{self.path}: the target column {self.target!r} has {int(target.isna().sum())} empty "
-                              f"cell(s) (rows {', '.join(rows)}); fill or drop those rows")
+            raise LitlabError(
+                f"{self.path}: the target column {self.target!r} has {int(target.isna().sum())} empty "
+                f"cell(s) (rows {', '.join(rows)}); fill or drop those rows"
+            )
         if self.task == "classification" and target.nunique() < 2:
-            raise LitlabError(f"{self.path}: the target column {self.target!r} has one class only "
-                              f"({target.iloc[0]}); classification needs two or more (or data.task=regression)")
+            raise LitlabError(
+                f"{self.path}: the target column {self.target!r} has one class only "
+                f"({target.iloc[0]}); classification needs two or more (or data.task=regression)"
+            )
         if self.task == "regression" and not pd.api.types.is_numeric_dtype(target):
-            raise LitlabError(f"{self.path}: target column {self.target!r} is not numeric; use "
-                              "data.task=classification")
+            raise LitlabError(
+                f"{self.path}: target column {self.target!r} is not numeric; use data.task=classification"
+            )
         if self.task == "regression" and self.log_target and (target <= -1).any():
-            raise LitlabError(f"data.log_target=true needs targets > -1 (log(1 + y)); {self.target!r} has "
-                              f"{target.min()}")
+            raise LitlabError(
+                f"data.log_target=true needs targets > -1 (log(1 + y)); {self.target!r} has {target.min()}"
+            )
 
     # -- new rows, for predict.py -------------------------------------------------------------------------
     def add_rows(self, path: str, name: str = "predict") -> bool:
@@ -124,8 +150,10 @@ class CSVDataModule(InMemoryDataModule):
 
     def _check_target_values(self, target, path: str) -> None:
         if target.isna().any():
-            raise LitlabError(f"{path}: the target column {self.target!r} has empty cells; fill them, or drop the "
-                              "column to predict without a score")
+            raise LitlabError(
+                f"{path}: the target column {self.target!r} has empty cells; fill them, or drop the "
+                "column to predict without a score"
+            )
 
     def row_ids(self, split: str) -> tuple[str, list]:
         """The name and values of the column that identifies the rows of a split: the id column or the index."""
@@ -177,26 +205,33 @@ class CSVDataModule(InMemoryDataModule):
         if len(self.split) != 3 or any(f <= 0 for f in self.split) or sum(self.split) > 1 + 1e-9:
             raise LitlabError(f"data.split={self.split}: three positive fractions (train, val, test) summing to 1")
         if not 0 <= self.fold < self.folds:
-            raise LitlabError(f"data.fold={self.fold} is not allowed: with data.folds={self.folds} it is one of "
-                              f"0..{self.folds - 1}" if self.folds > 1 else
-                              f"data.fold={self.fold} needs k-fold: data.folds=K with K > {self.fold}")
+            raise LitlabError(
+                f"data.fold={self.fold} is not allowed: with data.folds={self.folds} it is one of 0..{self.folds - 1}"
+                if self.folds > 1
+                else f"data.fold={self.fold} needs k-fold: data.folds=K with K > {self.fold}"
+            )
         val, test = (max(1, round(f * n)) for f in self.split[1:])
         if n - test < max(2, self.folds) or (self.folds == 1 and n - val - test < 2):
-            raise LitlabError(f"{self.path} has {n} rows: too few for a train / val / test split of {self.split}"
-                              + (f" and {self.folds} folds" if self.folds > 1 else ""))
+            raise LitlabError(
+                f"{self.path} has {n} rows: too few for a train / val / test split of {self.split}"
+                + (f" and {self.folds} folds" if self.folds > 1 else "")
+            )
         classes = table[self.target].astype(str).to_numpy() if self.task == "classification" else None
         rows = np.arange(n)
         try:
             rest, test_rows = train_test_split(rows, test_size=test, random_state=self.seed, stratify=classes)
             rest_classes = classes[rest] if classes is not None else None
             if self.folds > 1:
-                kfold = (StratifiedKFold if classes is not None else KFold)(self.folds, shuffle=True,
-                                                                            random_state=self.seed)
+                kfold = (StratifiedKFold if classes is not None else KFold)(
+                    self.folds, shuffle=True, random_state=self.seed
+                )
                 train_pos, val_pos = list(kfold.split(rest, rest_classes))[self.fold]
                 return [rest[train_pos], rest[val_pos], test_rows]
-            train_rows, val_rows = train_test_split(rest, test_size=val, random_state=self.seed + 1,
-                                                    stratify=rest_classes)
-        except ValueError as e:   # e.g. a class with a single row cannot be stratified
-            raise LitlabError(f"{self.path}: cannot split {n} rows into train / val / test of {self.split} ({e})") \
-                from None
+            train_rows, val_rows = train_test_split(
+                rest, test_size=val, random_state=self.seed + 1, stratify=rest_classes
+            )
+        except ValueError as e:  # e.g. a class with a single row cannot be stratified
+            raise LitlabError(
+                f"{self.path}: cannot split {n} rows into train / val / test of {self.split} ({e})"
+            ) from None
         return [train_rows, val_rows, test_rows]

@@ -11,13 +11,14 @@ class DigitsDataModule(InMemoryDataModule):
 
     def __init__(self, sizes: list[int] = (1437, 180, 180), **kwargs):
         super().__init__(**kwargs)
-        self.sizes = list(sizes)   # train / val / test, stratified
+        self.sizes = list(sizes)  # train / val / test, stratified
 
     def load_splits(self):
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        x = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)   # (N, 1, 8, 8)
+        x = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8)
         parts = stratified_split(digits.target, self.sizes, self.seed)
-        return {name: (x[idx], torch.as_tensor(digits.target[idx]))
-                for name, idx in zip(("train", "val", "test"), parts)}
+        return {
+            name: (x[idx], torch.as_tensor(digits.target[idx])) for name, idx in zip(("train", "val", "test"), parts)
+        }

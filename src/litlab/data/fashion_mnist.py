@@ -33,12 +33,11 @@ def _all_in(folder: str | Path, suffix: str = "") -> bool:
 
 class FashionMNISTDataModule(InMemoryDataModule):
     per_feature_stats = False
-    class_names = ["t-shirt", "trouser", "pullover", "dress", "coat",
-                   "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+    class_names = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 
     def __init__(self, val_size: int = 5000, system_dir: str = SYSTEM_DIR, download: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.val_size = val_size          # carved out of the 60,000 training images; test stays the official 10,000
+        self.val_size = val_size  # carved out of the 60,000 training images; test stays the official 10,000
         self.system_dir, self.download = system_dir, download
 
     @property
@@ -59,21 +58,24 @@ class FashionMNISTDataModule(InMemoryDataModule):
             try:
                 FashionMNIST(self.data_dir, download=True)
                 return
-            except Exception:   # no network: fall through to the message below
+            except Exception:  # no network: fall through to the message below
                 pass
         raise LitlabError(
             f"FashionMNIST not found in {self.raw_dir}/ and it could not be downloaded. Provide it one of "
             f"three ways: copy the four IDX files there; `apt-get install dataset-fashion-mnist` (files in "
-            f"{self.system_dir}/); or run once with network access (data.download=true).")
+            f"{self.system_dir}/); or run once with network access (data.download=true)."
+        )
 
     def load_splits(self):
         self.prepare_data()
         train_x, train_y = self._read(train=True)
         test_x, test_y = self._read(train=False)
         train_idx, val_idx = split_indices(len(train_x), [len(train_x) - self.val_size, self.val_size], self.seed)
-        return {"train": (train_x[train_idx], train_y[train_idx]),
-                "val": (train_x[val_idx], train_y[val_idx]),
-                "test": (test_x, test_y)}
+        return {
+            "train": (train_x[train_idx], train_y[train_idx]),
+            "val": (train_x[val_idx], train_y[val_idx]),
+            "test": (test_x, test_y),
+        }
 
     def _read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.datasets.mnist import read_image_file, read_label_file
@@ -89,15 +91,18 @@ class FashionMNISTDataModule(InMemoryDataModule):
         except Exception as e:
             raise _corrupt(labels, e) from None
         if len(x) != len(y):
-            raise LitlabError(f"{images} has {len(x)} images but {labels} has {len(y)} labels: delete both "
-                              "and the next run unpacks or downloads them again")
-        return x.unsqueeze(1).float() / 255, y   # (N, 1, 28, 28) in [0, 1]
+            raise LitlabError(
+                f"{images} has {len(x)} images but {labels} has {len(y)} labels: delete both "
+                "and the next run unpacks or downloads them again"
+            )
+        return x.unsqueeze(1).float() / 255, y  # (N, 1, 28, 28) in [0, 1]
 
 
 def _corrupt(path: Path, error: Exception) -> LitlabError:
     reason = str(error) or type(error).__name__
-    return LitlabError(f"{path} is truncated or corrupt ({reason}); delete it and the next run unpacks or "
-                       "downloads it again")
+    return LitlabError(
+        f"{path} is truncated or corrupt ({reason}); delete it and the next run unpacks or downloads it again"
+    )
 
 
 def _gunzip(src: Path, dst: Path) -> None:
@@ -108,6 +113,8 @@ def _gunzip(src: Path, dst: Path) -> None:
             shutil.copyfileobj(f_in, f_out)
     except (OSError, EOFError) as e:
         tmp.unlink(missing_ok=True)
-        raise LitlabError(f"{src} is truncated or corrupt ({e}); reinstall it with "
-                          "`apt-get install --reinstall dataset-fashion-mnist`") from None
+        raise LitlabError(
+            f"{src} is truncated or corrupt ({e}); reinstall it with "
+            "`apt-get install --reinstall dataset-fashion-mnist`"
+        ) from None
     os.replace(tmp, dst)

@@ -10,12 +10,14 @@ class IrisDataModule(InMemoryDataModule):
 
     def __init__(self, sizes: list[int] = (120, 15, 15), **kwargs):
         super().__init__(**kwargs)
-        self.sizes = list(sizes)   # train / val / test, stratified
+        self.sizes = list(sizes)  # train / val / test, stratified
 
     def load_splits(self):
         from sklearn.datasets import load_iris
 
         x, y = load_iris(return_X_y=True)
         parts = stratified_split(y, self.sizes, self.seed)
-        return {name: (torch.as_tensor(x[idx], dtype=torch.float32), torch.as_tensor(y[idx]))
-                for name, idx in zip(("train", "val", "test"), parts)}
+        return {
+            name: (torch.as_tensor(x[idx], dtype=torch.float32), torch.as_tensor(y[idx]))
+            for name, idx in zip(("train", "val", "test"), parts)
+        }

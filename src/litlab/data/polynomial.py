@@ -11,19 +11,26 @@ import torch
 
 from litlab.data.base import InMemoryDataModule
 
-TRUE_W = [5.0, 1.2, -3.4, 5.6]   # the remaining weights are zero
+TRUE_W = [5.0, 1.2, -3.4, 5.6]  # the remaining weights are zero
 
 
 class PolynomialDataModule(InMemoryDataModule):
     task = "regression"
 
-    def __init__(self, num_features: int = 4, max_degree: int = 20, noise: float = 0.1,
-                 sizes: list[int] = (100, 100, 100), normalize: str = "none", **kwargs):
+    def __init__(
+        self,
+        num_features: int = 4,
+        max_degree: int = 20,
+        noise: float = 0.1,
+        sizes: list[int] = (100, 100, 100),
+        normalize: str = "none",
+        **kwargs,
+    ):
         super().__init__(normalize=normalize, **kwargs)
         if not 1 <= num_features <= max_degree:
             raise ValueError(f"data.num_features={num_features}: use 1 to data.max_degree={max_degree}")
         self.num_features_used, self.max_degree, self.noise = num_features, max_degree, noise
-        self.sizes = list(sizes)   # train / val / test; d2l has 100 train and 100 test, val is a third draw
+        self.sizes = list(sizes)  # train / val / test; d2l has 100 train and 100 test, val is a third draw
         true_w = (TRUE_W + [0.0] * max_degree)[:max_degree]
         self.true_params = {"w": true_w[:num_features], "b": 0.0}
 
@@ -33,9 +40,9 @@ class PolynomialDataModule(InMemoryDataModule):
         x = torch.randn(n, 1, generator=g)
         powers = torch.arange(self.max_degree, dtype=torch.float32)
         factorials = torch.tensor([math.factorial(i) for i in range(self.max_degree)], dtype=torch.float32)
-        features = x.pow(powers) / factorials                  # (n, max_degree)
+        features = x.pow(powers) / factorials  # (n, max_degree)
         w = torch.tensor((TRUE_W + [0.0] * self.max_degree)[: self.max_degree])
         y = features @ w + self.noise * torch.randn(n, generator=g)
         features = features[:, : self.num_features_used]
-        parts = torch.split(torch.arange(n), self.sizes)       # the draws are i.i.d.: no shuffle needed
+        parts = torch.split(torch.arange(n), self.sizes)  # the draws are i.i.d.: no shuffle needed
         return {name: (features[idx], y[idx]) for name, idx in zip(("train", "val", "test"), parts)}

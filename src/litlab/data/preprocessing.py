@@ -27,23 +27,37 @@ from litlab.errors import LitlabError
 
 log = logging.getLogger("litlab")
 
-MISSING = "(missing)"   # the category of an empty cell in a text column
+MISSING = "(missing)"  # the category of an empty cell in a text column
 SCALERS = {"standard": "StandardScaler", "minmax": "MinMaxScaler", "none": None}
 
 
 class TablePreprocessing:
-    def __init__(self, columns: dict[str, str], transformer, task: str, class_names: list[str] | None = None,
-                 target_scaling: dict | None = None):
-        self.columns = columns              # feature column -> "number" | "category", in training order
-        self.transformer = transformer      # the fitted ColumnTransformer
+    def __init__(
+        self,
+        columns: dict[str, str],
+        transformer,
+        task: str,
+        class_names: list[str] | None = None,
+        target_scaling: dict | None = None,
+    ):
+        self.columns = columns  # feature column -> "number" | "category", in training order
+        self.transformer = transformer  # the fitted ColumnTransformer
         self.task = task
-        self.class_names = class_names      # classification: the target's values, sorted; index = class
-        self.target_scaling = target_scaling   # regression: {"shift", "scale", "log"}; y = shift + scale * z
+        self.class_names = class_names  # classification: the target's values, sorted; index = class
+        self.target_scaling = target_scaling  # regression: {"shift", "scale", "log"}; y = shift + scale * z
 
     # -- fitting ----------------------------------------------------------------------------------
     @classmethod
-    def fit(cls, features, target, task: str, categorical: list[str] = (), normalize: str = "standard",
-            log_target: bool = False, classes=None) -> "TablePreprocessing":
+    def fit(
+        cls,
+        features,
+        target,
+        task: str,
+        categorical: list[str] = (),
+        normalize: str = "standard",
+        log_target: bool = False,
+        classes=None,
+    ) -> "TablePreprocessing":
         """Fit on the training rows: `features` a DataFrame, `target` a Series. `classes`: every value the
         target takes in the whole table (a class may be missing from the training rows), else the target's."""
         import pandas as pd
@@ -52,17 +66,20 @@ class TablePreprocessing:
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
 
-        columns = {c: ("category" if c in categorical or not _is_number(features[c]) else "number")
-                   for c in features.columns}
+        columns = {
+            c: ("category" if c in categorical or not _is_number(features[c]) else "number") for c in features.columns
+        }
         numbers = [c for c, kind in columns.items() if kind == "number"]
         categories = [c for c, kind in columns.items() if kind == "category"]
         scaler = SCALERS[normalize]
-        numeric = make_pipeline(SimpleImputer(strategy="mean"),
-                                *([getattr(preprocessing, scaler)()] if scaler else []))
-        text = make_pipeline(SimpleImputer(strategy="constant", fill_value=MISSING),
-                             preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False))
-        transformer = ColumnTransformer([("number", numeric, numbers), ("category", text, categories)],
-                                        sparse_threshold=0.0)
+        numeric = make_pipeline(SimpleImputer(strategy="mean"), *([getattr(preprocessing, scaler)()] if scaler else []))
+        text = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=MISSING),
+            preprocessing.OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+        )
+        transformer = ColumnTransformer(
+            [("number", numeric, numbers), ("category", text, categories)], sparse_threshold=0.0
+        )
         transformer.fit(_typed(features, columns))
         class_names = scaling = None
         if task == "classification":
@@ -94,7 +111,7 @@ class TablePreprocessing:
         """The feature tensor of `frame`'s rows; `source` (the file) names them in warnings and errors."""
         frame = _typed(frame[list(self.columns)], self.columns)
         self._warn_unseen(frame, source)
-        with warnings.catch_warnings():   # told above, by name, instead of scikit-learn's column numbers
+        with warnings.catch_warnings():  # told above, by name, instead of scikit-learn's column numbers
             warnings.filterwarnings("ignore", "Found unknown categories")
             return torch.as_tensor(self.transformer.transform(frame), dtype=torch.float32)
 
@@ -105,8 +122,10 @@ class TablePreprocessing:
             labels = values.astype(str)
             unknown = sorted(set(labels) - set(index))
             if unknown:
-                raise LitlabError(f"{source}: target value(s) {', '.join(unknown[:5])} are not among the classes the "
-                                  f"model was trained on ({', '.join(self.class_names)})")
+                raise LitlabError(
+                    f"{source}: target value(s) {', '.join(unknown[:5])} are not among the classes the "
+                    f"model was trained on ({', '.join(self.class_names)})"
+                )
             return torch.tensor(labels.map(index).to_numpy(dtype="int64"))
         y = values.to_numpy(dtype="float64")
         if self.target_scaling["log"]:
@@ -118,16 +137,25 @@ class TablePreprocessing:
         """Refuse, in one line, rows whose columns are not the training columns (missing, extra, other type)."""
         missing = [c for c in self.columns if c not in frame.columns]
         extra = [c for c in frame.columns if c not in self.columns and c != target and c not in ignore]
-        retyped = [f"{c} ({'text' if self.columns[c] == 'number' else 'numbers'} where training had "
-                   f"{'numbers' if self.columns[c] == 'number' else 'text'})"
-                   for c in self.columns if c in frame.columns and frame[c].notna().any()
-                   and self.columns[c] == "number" and not _is_number(frame[c])]
-        problems = ([f"missing column(s) {_names(missing)}"] if missing else []) + \
-                   ([f"extra column(s) {_names(extra)}"] if extra else []) + \
-                   ([f"other type: {_names(retyped)}"] if retyped else [])
+        retyped = [
+            f"{c} ({'text' if self.columns[c] == 'number' else 'numbers'} where training had "
+            f"{'numbers' if self.columns[c] == 'number' else 'text'})"
+            for c in self.columns
+            if c in frame.columns
+            and frame[c].notna().any()
+            and self.columns[c] == "number"
+            and not _is_number(frame[c])
+        ]
+        problems = (
+            ([f"missing column(s) {_names(missing)}"] if missing else [])
+            + ([f"extra column(s) {_names(extra)}"] if extra else [])
+            + ([f"other type: {_names(retyped)}"] if retyped else [])
+        )
         if problems:
-            raise LitlabError(f"{source} does not have the training columns: {'; '.join(problems)} "
-                              f"(the model was trained on {_names(list(self.columns))})")
+            raise LitlabError(
+                f"{source} does not have the training columns: {'; '.join(problems)} "
+                f"(the model was trained on {_names(list(self.columns))})"
+            )
 
     def _warn_unseen(self, frame, source: str) -> None:
         encoder = self._encoder()
@@ -137,8 +165,12 @@ class TablePreprocessing:
             seen = set(frame[column].fillna(MISSING))
             unseen = sorted(map(str, seen - set(known)))
             if unseen:
-                log.warning("%s: column %s has value(s) never seen in training (%s): their one-hot columns are all "
-                            "zeros", source, column, ", ".join(unseen[:10]) + (", ..." if len(unseen) > 10 else ""))
+                log.warning(
+                    "%s: column %s has value(s) never seen in training (%s): their one-hot columns are all zeros",
+                    source,
+                    column,
+                    ", ".join(unseen[:10]) + (", ..." if len(unseen) > 10 else ""),
+                )
 
     def _categories(self) -> list[str]:
         return [c for c, kind in self.columns.items() if kind == "category"]
@@ -150,13 +182,23 @@ class TablePreprocessing:
     def state_dict(self) -> dict:
         # The transformer is stored as pickled bytes: `torch.load(weights_only=True)`, which Lightning uses
         # to resume, accepts bytes, but not scikit-learn objects.
-        return {"columns": dict(self.columns), "task": self.task, "class_names": self.class_names,
-                "target_scaling": self.target_scaling, "transformer": pickle.dumps(self.transformer)}
+        return {
+            "columns": dict(self.columns),
+            "task": self.task,
+            "class_names": self.class_names,
+            "target_scaling": self.target_scaling,
+            "transformer": pickle.dumps(self.transformer),
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "TablePreprocessing":
-        return cls(dict(state["columns"]), pickle.loads(state["transformer"]), state["task"],
-                   state["class_names"], state["target_scaling"])
+        return cls(
+            dict(state["columns"]),
+            pickle.loads(state["transformer"]),
+            state["task"],
+            state["class_names"],
+            state["target_scaling"],
+        )
 
 
 def _names(names: list[str], most: int = 8) -> str:
@@ -166,7 +208,7 @@ def _names(names: list[str], most: int = 8) -> str:
 def _is_number(column) -> bool:
     import pandas as pd
 
-    return pd.api.types.is_numeric_dtype(column)   # booleans too: they become 0 / 1
+    return pd.api.types.is_numeric_dtype(column)  # booleans too: they become 0 / 1
 
 
 def _typed(frame, columns: dict[str, str]):

@@ -10,8 +10,15 @@ class SyntheticLinearDataModule(InMemoryDataModule):
 
     task = "regression"
 
-    def __init__(self, w: list[float] = (2.0, -3.4), b: float = 4.2, noise: float = 0.01,
-                 sizes: list[int] = (800, 100, 100), normalize: str = "none", **kwargs):
+    def __init__(
+        self,
+        w: list[float] = (2.0, -3.4),
+        b: float = 4.2,
+        noise: float = 0.01,
+        sizes: list[int] = (800, 100, 100),
+        normalize: str = "none",
+        **kwargs,
+    ):
         super().__init__(normalize=normalize, **kwargs)
         self.w, self.b, self.noise, self.sizes = list(w), b, noise, list(sizes)
         self.true_params = {"w": self.w, "b": self.b}
@@ -31,6 +38,13 @@ class HighDimLinearDataModule(SyntheticLinearDataModule):
     With more weights than samples plain least squares overfits; weight decay is the cure being studied.
     """
 
-    def __init__(self, num_inputs: int = 200, w_value: float = 0.01, b: float = 0.05, noise: float = 0.01,
-                 sizes: list[int] = (20, 100, 100), **kwargs):
+    def __init__(
+        self,
+        num_inputs: int = 200,
+        w_value: float = 0.01,
+        b: float = 0.05,
+        noise: float = 0.01,
+        sizes: list[int] = (20, 100, 100),
+        **kwargs,
+    ):
         super().__init__(w=[w_value] * num_inputs, b=b, noise=noise, sizes=sizes, **kwargs)

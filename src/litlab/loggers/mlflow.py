@@ -13,20 +13,30 @@ from lightning.pytorch.loggers import MLFlowLogger as LightningMLFlowLogger
 
 from litlab.errors import LitlabError
 
-SINGLE_RUNS = "runs"   # the experiment of runs outside a multirun
+SINGLE_RUNS = "runs"  # the experiment of runs outside a multirun
 
 
 class MLFlowLogger(LightningMLFlowLogger):
-    def __init__(self, tracking_uri: str = "sqlite:///outputs/mlflow.db", experiment_name: str | None = None,
-                 run_name: str | None = None, **kwargs):
+    def __init__(
+        self,
+        tracking_uri: str = "sqlite:///outputs/mlflow.db",
+        experiment_name: str | None = None,
+        run_name: str | None = None,
+        **kwargs,
+    ):
         if importlib.util.find_spec("mlflow") is None:
             raise LitlabError('logger=mlflow needs MLflow: pip install -c constraints.txt -e ".[mlflow]"')
-        if tracking_uri.startswith("sqlite:///"):   # SQLite creates the file, not its folder
+        if tracking_uri.startswith("sqlite:///"):  # SQLite creates the file, not its folder
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         run_dir, overrides, sweep_dir = _hydra_run()
         tags = {**({"run_dir": run_dir} if run_dir else {}), **(kwargs.pop("tags", None) or {})}
-        super().__init__(tracking_uri=tracking_uri, experiment_name=experiment_name or sweep_dir or SINGLE_RUNS,
-                         run_name=run_name or overrides or run_dir, tags=tags or None, **kwargs)
+        super().__init__(
+            tracking_uri=tracking_uri,
+            experiment_name=experiment_name or sweep_dir or SINGLE_RUNS,
+            run_name=run_name or overrides or run_dir,
+            tags=tags or None,
+            **kwargs,
+        )
 
 
 def _hydra_run() -> tuple[str | None, str | None, str | None]:

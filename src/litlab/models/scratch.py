@@ -11,7 +11,7 @@ import sys
 import torch
 from torch import nn
 
-IMPLS = ("torch", "scratch")   # model.impl
+IMPLS = ("torch", "scratch")  # model.impl
 
 
 def layers_for(impl: str):
@@ -23,7 +23,7 @@ def layers_for(impl: str):
 
 class Flatten(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(len(x), -1)   # (N, ...) -> (N, features)
+        return x.reshape(len(x), -1)  # (N, ...) -> (N, features)
 
 
 class Linear(nn.Module):
@@ -42,7 +42,7 @@ class Linear(nn.Module):
 
 class ReLU(nn.Module):
     def forward(self, x):
-        return x * (x > 0)   # max(x, 0); the derivative at 0 is taken as 0, as torch does
+        return x * (x > 0)  # max(x, 0); the derivative at 0 is taken as 0, as torch does
 
 
 class LeakyReLU(nn.Module):
@@ -61,8 +61,8 @@ def sigmoid(x: torch.Tensor) -> torch.Tensor:
     only its own inputs (the others replaced by 0), so neither overflows and no NaN leaks into gradients.
     """
     positive = x >= 0
-    e_neg = torch.exp(-torch.where(positive, x, 0.0))    # exp(-x) where x >= 0, else 1
-    e_pos = torch.exp(torch.where(positive, 0.0, x))     # exp(x) where x < 0, else 1
+    e_neg = torch.exp(-torch.where(positive, x, 0.0))  # exp(-x) where x >= 0, else 1
+    e_pos = torch.exp(torch.where(positive, 0.0, x))  # exp(x) where x < 0, else 1
     return torch.where(positive, 1 / (1 + e_neg), e_pos / (1 + e_pos))
 
 
@@ -73,7 +73,7 @@ class Sigmoid(nn.Module):
 
 class Tanh(nn.Module):
     def forward(self, x):
-        return 2 * sigmoid(2 * x) - 1   # (1 - exp(-2x)) / (1 + exp(-2x)), stable through sigmoid
+        return 2 * sigmoid(2 * x) - 1  # (1 - exp(-2x)) / (1 + exp(-2x)), stable through sigmoid
 
 
 class Dropout(nn.Module):
@@ -93,5 +93,5 @@ class Dropout(nn.Module):
             return x
         if self.p == 1:
             return torch.zeros_like(x)
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype)   # 1 with probability 1 - p
+        keep = (torch.rand_like(x) >= self.p).to(x.dtype)  # 1 with probability 1 - p
         return x * keep / (1 - self.p)

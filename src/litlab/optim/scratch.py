@@ -31,7 +31,7 @@ class _Scratch(Optimizer):
                     continue
                 g = p.grad
                 if group["weight_decay"] != 0:
-                    g = g + group["weight_decay"] * p   # the gradient of (weight_decay / 2) * ||p||^2
+                    g = g + group["weight_decay"] * p  # the gradient of (weight_decay / 2) * ||p||^2
                 self.update(p, g, self.state[p], group)
         return loss
 
@@ -46,12 +46,20 @@ class ScratchSGD(_Scratch):
     p <- p - lr * v,  or with Nesterov  p <- p - lr * (g + momentum * v)
     """
 
-    def __init__(self, params, lr: float = 0.1, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params,
+        lr: float = 0.1,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                         weight_decay=weight_decay)
+        super().__init__(
+            params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay
+        )
 
     def update(self, p, g, state, group):
         momentum = group["momentum"]
@@ -70,10 +78,23 @@ class ScratchAdagrad(_Scratch):
     s <- s + g^2;  p <- p - lr_t * g / (sqrt(s) + eps),  lr_t = lr / (1 + (t - 1) * lr_decay)
     """
 
-    def __init__(self, params, lr: float = 0.01, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, lr_decay=lr_decay, initial_accumulator_value=initial_accumulator_value,
-                         eps=eps, weight_decay=weight_decay)
+    def __init__(
+        self,
+        params,
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            lr_decay=lr_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            weight_decay=weight_decay,
+        )
 
     def update(self, p, g, state, group):
         if not state:
@@ -92,10 +113,19 @@ class ScratchRMSprop(_Scratch):
     centered: s - m^2 in place of s, m the leaky average of g. momentum: a velocity of the scaled steps.
     """
 
-    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
-                 centered: bool = False, weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=centered,
-                         weight_decay=weight_decay)
+    def __init__(
+        self,
+        params,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        centered: bool = False,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(
+            params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=centered, weight_decay=weight_decay
+        )
 
     def update(self, p, g, state, group):
         alpha = group["alpha"]
@@ -142,8 +172,15 @@ class ScratchAdam(_Scratch):
     amsgrad: the running maximum of s in place of s.
     """
 
-    def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 amsgrad: bool = False, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        amsgrad: bool = False,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, amsgrad=amsgrad, weight_decay=weight_decay)
 
     def update(self, p, g, state, group):
@@ -159,5 +196,5 @@ class ScratchAdam(_Scratch):
         s = state["s"].mul_(b2).add_((1 - b2) * g * g)
         if group["amsgrad"]:
             s = torch.maximum(state["s_max"], s, out=state["s_max"])
-        v_hat, s_hat = v / (1 - b1 ** t), s / (1 - b2 ** t)
+        v_hat, s_hat = v / (1 - b1**t), s / (1 - b2**t)
         p.sub_(group["lr"] * v_hat / (s_hat.sqrt() + group["eps"]))

@@ -44,7 +44,7 @@ class ReusingConfigLoader(ConfigLoader):
         config = kept.pop(0)
         if not kept:
             del self.kept[key]
-        OmegaConf.copy_cache(from_config=master_config, to_config=config)   # as load_sweep_config does, now
+        OmegaConf.copy_cache(from_config=master_config, to_config=config)  # as load_sweep_config does, now
         return config
 
     # Everything else is the wrapped loader's.

@@ -13,8 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 STACKABLE = ("seed", "optimizer", "regularization.l1", "regularization.l2", "model.dropout", "scheduler")
 
 MODELS = ("litlab.models.mlp.MLP", "litlab.models.softmax.SoftmaxRegression", "litlab.models.linreg.LinearRegression")
-LOGGERS = ("lightning.pytorch.loggers.TensorBoardLogger", "lightning.pytorch.loggers.tensorboard.TensorBoardLogger",
-           "lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.csv_logs.CSVLogger")
+LOGGERS = (
+    "lightning.pytorch.loggers.TensorBoardLogger",
+    "lightning.pytorch.loggers.tensorboard.TensorBoardLogger",
+    "lightning.pytorch.loggers.CSVLogger",
+    "lightning.pytorch.loggers.csv_logs.CSVLogger",
+)
 CHECKPOINT_KEYS = {"dirpath", "filename", "monitor", "mode", "save_last", "auto_insert_metric_name", "verbose"}
 # Callbacks the stacked loop does per member itself (checkpoint, lr log, divergence, Ctrl-C) or can leave out.
 CALLBACKS = {
@@ -22,7 +26,7 @@ CALLBACKS = {
     # The stacked loop holds a member's checkpoints in memory and writes them when it stops, so no interval applies.
     "litlab.callbacks.interval_checkpoint.IntervalCheckpoint": CHECKPOINT_KEYS | {"write_interval"},
     "lightning.pytorch.callbacks.LearningRateMonitor": {"logging_interval"},
-    "litlab.callbacks.progress.ThrottledRichProgressBar": None,   # the stacked loop logs its own progress
+    "litlab.callbacks.progress.ThrottledRichProgressBar": None,  # the stacked loop logs its own progress
     "lightning.pytorch.callbacks.RichProgressBar": None,
     "lightning.pytorch.callbacks.TQDMProgressBar": None,
     "litlab.callbacks.prediction_grid.PredictionGrid": None,
@@ -30,16 +34,45 @@ CALLBACKS = {
     "litlab.callbacks.resumable.Resumable": None,
 }
 # Trainer arguments the stacked loop honours; every other one must keep its default value.
-TRAINER_FREE = {"_target_", "max_epochs", "min_epochs", "check_val_every_n_epoch", "enable_progress_bar",
-                "enable_model_summary", "num_sanity_val_steps", "default_root_dir", "deterministic", "benchmark",
-                "inference_mode", "enable_checkpointing", "log_every_n_steps", "use_distributed_sampler",
-                "enable_autolog_hparams"}
-TRAINER_DEFAULTS = {"max_steps": -1, "min_steps": None, "max_time": None, "gradient_clip_val": None,
-                    "gradient_clip_algorithm": None, "accumulate_grad_batches": 1, "val_check_interval": None,
-                    "limit_train_batches": None, "limit_val_batches": None, "limit_test_batches": None,
-                    "limit_predict_batches": None, "overfit_batches": 0.0, "fast_dev_run": False, "profiler": None,
-                    "detect_anomaly": False, "barebones": False, "plugins": None, "sync_batchnorm": False,
-                    "reload_dataloaders_every_n_epochs": 0, "model_registry": None}
+TRAINER_FREE = {
+    "_target_",
+    "max_epochs",
+    "min_epochs",
+    "check_val_every_n_epoch",
+    "enable_progress_bar",
+    "enable_model_summary",
+    "num_sanity_val_steps",
+    "default_root_dir",
+    "deterministic",
+    "benchmark",
+    "inference_mode",
+    "enable_checkpointing",
+    "log_every_n_steps",
+    "use_distributed_sampler",
+    "enable_autolog_hparams",
+}
+TRAINER_DEFAULTS = {
+    "max_steps": -1,
+    "min_steps": None,
+    "max_time": None,
+    "gradient_clip_val": None,
+    "gradient_clip_algorithm": None,
+    "accumulate_grad_batches": 1,
+    "val_check_interval": None,
+    "limit_train_batches": None,
+    "limit_val_batches": None,
+    "limit_test_batches": None,
+    "limit_predict_batches": None,
+    "overfit_batches": 0.0,
+    "fast_dev_run": False,
+    "profiler": None,
+    "detect_anomaly": False,
+    "barebones": False,
+    "plugins": None,
+    "sync_batchnorm": False,
+    "reload_dataloaders_every_n_epochs": 0,
+    "model_registry": None,
+}
 
 
 def group_key(cfg: DictConfig) -> str:
@@ -60,7 +93,11 @@ def unstackable(cfg: DictConfig) -> str | None:
     """Why the stacked loop cannot run this job as the single run would (None: it can)."""
     accelerator = cfg.accelerator
     strategy = accelerator.get("strategy", "auto")
-    if strategy != "auto" or str(accelerator.get("devices", 1)) not in ("1", "auto") or accelerator.get("num_nodes", 1) != 1:
+    if (
+        strategy != "auto"
+        or str(accelerator.get("devices", 1)) not in ("1", "auto")
+        or accelerator.get("num_nodes", 1) != 1
+    ):
         return "distributed (DDP) jobs run one process group each"
     if cfg.model.get("_target_") not in MODELS:
         return f"model {cfg.model.get('_target_')} has no stacked network"
@@ -85,14 +122,14 @@ def unstackable(cfg: DictConfig) -> str | None:
     logger = cfg.get("logger")
     if logger and logger.get("_target_") not in LOGGERS:
         return f"logger {logger.get('_target_')}"
-    if cfg.data.get("_target_") == "litlab.data.csv_file.CSVDataModule":   # Lightning saves it into checkpoints
+    if cfg.data.get("_target_") == "litlab.data.csv_file.CSVDataModule":  # Lightning saves it into checkpoints
         return "data=csv (its fitted preprocessing and target scaling live in the single run's checkpoints)"
     for name, callback in (cfg.get("callbacks") or {}).items():
         if not callback:
             continue
         target = callback.get("_target_")
         if target == "litlab.callbacks.live_plot.LivePlot":
-            if _draws(callback.get("enabled", "auto")):   # the live plot draws each job's epochs as they come
+            if _draws(callback.get("enabled", "auto")):  # the live plot draws each job's epochs as they come
                 return f"callbacks.{name} draws in this notebook"
             continue
         if target not in CALLBACKS:

@@ -28,7 +28,7 @@ log = logging.getLogger("litlab.stacked")
 class Job:
     idx: int
     overrides: list[str]
-    config: DictConfig   # the whole composed config, the hydra node included
+    config: DictConfig  # the whole composed config, the hydra node included
 
 
 class _Pending:
@@ -54,7 +54,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     for job in jobs:
         try:
             reason = unstackable(job.config)
-        except Exception as error:   # a config the checks will refuse: the job runs (and fails) alone
+        except Exception as error:  # a config the checks will refuse: the job runs (and fails) alone
             reason = f"its config ({error})"
         if reason:
             alone.append((job, reason))
@@ -66,8 +66,13 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
             alone.append((members[0], "nothing to stack it with"))
         else:
             chunks += split(members, launcher.max_members)
-    log.info("Launching %d jobs: %d stacked in %d group(s), %d alone", len(jobs), sum(map(len, chunks)),
-             len(chunks), len(alone))
+    log.info(
+        "Launching %d jobs: %d stacked in %d group(s), %d alone",
+        len(jobs),
+        sum(map(len, chunks)),
+        len(chunks),
+        len(alone),
+    )
     for number, chunk in enumerate(chunks, 1):
         log.info("\tgroup %d (%d members): jobs %s", number, len(chunk), ", ".join(f"#{j.idx}" for j in chunk))
 
@@ -83,8 +88,13 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
 
 
 def _run(launcher, job: Job, task) -> JobReturn:
-    return run_job(hydra_context=launcher.hydra_context, task_function=task, config=job.config,
-                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+    return run_job(
+        hydra_context=launcher.hydra_context,
+        task_function=task,
+        config=job.config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
 
 
 def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
@@ -97,7 +107,7 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
         from litlab.config.checks import check_run
         from litlab.run import _check_model_fits_data
 
-        logging_.getLogger("lightning").handlers.clear()   # as litlab.run.main does
+        logging_.getLogger("lightning").handlers.clear()  # as litlab.run.main does
         try:
             check_run(cfg)
             _check_model_fits_data(cfg)
@@ -114,11 +124,15 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
         returns[job.idx] = _run(launcher, job, prepare)
         configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     # Hydra's on_job_end callbacks have seen these jobs already, when their folders were made.
-    pending = {idx: ret for idx, ret in returns.items()
-               if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, _Pending)}
+    pending = {
+        idx: ret
+        for idx, ret in returns.items()
+        if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, _Pending)
+    }
     members = list(pending)
-    values = train_group([(idx, pending[idx].return_value.cfg, pending[idx].hydra_cfg) for idx in members],
-                         group=sorted(pending))
+    values = train_group(
+        [(idx, pending[idx].return_value.cfg, pending[idx].hydra_cfg) for idx in members], group=sorted(pending)
+    )
     for idx, value in zip(members, values):
         returns[idx].return_value = value
     return returns

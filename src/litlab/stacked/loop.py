@@ -29,7 +29,7 @@ from litlab.stacked.system import StackedSystem
 
 log = logging.getLogger("litlab.stacked")
 
-PROGRESS_EVERY_S = 10.0   # seconds between progress lines in the log
+PROGRESS_EVERY_S = 10.0  # seconds between progress lines in the log
 
 
 class Stopped(Exception):
@@ -68,7 +68,7 @@ def build(members: list[Member], device: torch.device) -> tuple[list[Member], li
                 member.datamodule = load_data(cfg.data)
                 loaded[key] = (member.datamodule, rng_states())
             member.system = system_for(cfg, member.datamodule).to(device)
-        except Exception as error:   # a bad value the config checks could not see: this job fails alone
+        except Exception as error:  # a bad value the config checks could not see: this job fails alone
             log.error("job %d failed: %s", member.job, error)
             member.fail("failed", error=str(error))
             continue
@@ -80,7 +80,7 @@ def build(members: list[Member], device: torch.device) -> tuple[list[Member], li
             generator.manual_seed(cfg.seed)
         member.generator = generator
         if any(c and c.get("_target_") == RESUMABLE for c in (cfg.get("callbacks") or {}).values()):
-            member.rng = rng_states()   # its single run's checkpoints carry them (the torch one moves on: its masks)
+            member.rng = rng_states()  # its single run's checkpoints carry them (the torch one moves on: its masks)
         built.append(member)
         generators.append(generator)
     return built, generators
@@ -100,8 +100,10 @@ def attach_optimizers(members: list[Member], stacked: StackedSystem) -> list[Blo
         member.index = m
         # Its state_dict entries: the index of the stacked parameter it is a row of, or (a buffer) itself.
         stacked_index = {id(views[m]): i for i, (_, views) in enumerate(stacked.views)}
-        member.weights = [(key, stacked_index.get(id(value), value.detach()))
-                          for key, value in member.system.state_dict(keep_vars=True).items()]
+        member.weights = [
+            (key, stacked_index.get(id(value), value.detach()))
+            for key, value in member.system.state_dict(keep_vars=True).items()
+        ]
         try:
             configured = member.system.configure_optimizers()
         except Exception as error:
@@ -113,8 +115,13 @@ def attach_optimizers(members: list[Member], stacked: StackedSystem) -> list[Blo
         else:
             optimizers[m] = configured
     make_schedulers = {m: members[m].system.scheduler_factory for m in schedulers}
-    blocks = form_blocks(optimizers, schedulers, make_schedulers, [p for p, _ in stacked.views],
-                         [[views[m] for _, views in stacked.views] for m in range(len(members))])
+    blocks = form_blocks(
+        optimizers,
+        schedulers,
+        make_schedulers,
+        [p for p, _ in stacked.views],
+        [[views[m] for _, views in stacked.views] for m in range(len(members))],
+    )
     for block in blocks:
         for m in block.members:
             members[m].block, members[m].optimizer, members[m].scheduler = block, block.optimizer, block.scheduler
@@ -136,8 +143,10 @@ class Totals:
 
     def values(self, stage: str) -> list[dict]:
         """Per member, `{stage}/loss` and each score, as Python numbers (one read of the device)."""
-        columns = {f"{stage}/loss": self.loss / self.count,
-                   **{f"{stage}/{name}": value for name, value in self.stacked.scores(self.sums, self.count).items()}}
+        columns = {
+            f"{stage}/loss": self.loss / self.count,
+            **{f"{stage}/{name}": value for name, value in self.stacked.scores(self.sums, self.count).items()},
+        }
         names, table = list(columns), torch.stack(list(columns.values()), dim=1).tolist()
         return [dict(zip(names, row)) for row in table]
 
@@ -162,9 +171,9 @@ class StackedLoop:
         data = self.datamodules[0]
         self.train_batches = len(IndexBatchSampler(sizes.pop(), data.batch_size, True, data.drop_last))
         self.val_batches = len(IndexBatchSampler(len(data.splits["val"][0]), data.batch_size, False))
-        self.step, self.epoch, self.batch = 0, 0, 0   # steps in all; the epoch in progress; batches done in it
+        self.step, self.epoch, self.batch = 0, 0, 0  # steps in all; the epoch in progress; batches done in it
         self.validated_this_epoch = self.validated_before = False
-        self.pending: list[tuple[int, int, torch.Tensor]] = []   # (epoch, step, members' losses) not yet checked
+        self.pending: list[tuple[int, int, torch.Tensor]] = []  # (epoch, step, members' losses) not yet checked
         self.stop_signal: int | None = None
 
     @property
@@ -175,13 +184,15 @@ class StackedLoop:
     def batches(self, split: str, shuffle: bool):
         """(x, y) of shape (N, B, ...), (N, B): each member's batch from its own split, in its own order."""
         tensors = [d.on_device(split, self.device) for d in self.datamodules]
-        samplers = [IndexBatchSampler(len(x), d.batch_size, shuffle, d.drop_last and shuffle, d.seed, device=self.device)
-                    for d, (x, _) in zip(self.datamodules, tensors)]
+        samplers = [
+            IndexBatchSampler(len(x), d.batch_size, shuffle, d.drop_last and shuffle, d.seed, device=self.device)
+            for d, (x, _) in zip(self.datamodules, tensors)
+        ]
         for sampler in samplers:
             sampler.set_epoch(self.epoch)
         for indices in zip(*samplers):
             parts = [(x.index_select(0, i), y.index_select(0, i)) for (x, y), i in zip(tensors, indices)]
-            if len(parts) == 1:   # one data module: the same batch for every member, not copied
+            if len(parts) == 1:  # one data module: the same batch for every member, not copied
                 x, y = parts[0]
                 yield x.expand(len(self.members), *x.shape), y.expand(len(self.members), *y.shape)
             else:
@@ -190,8 +201,12 @@ class StackedLoop:
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self) -> None:
         previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
-        log.info("training jobs %s as one model on %s, with %d optimizer(s) (hydra/launcher=stacked)",
-                 ", ".join(str(m.job) for m in self.members), self.device, len(self.blocks))
+        log.info(
+            "training jobs %s as one model on %s, with %d optimizer(s) (hydra/launcher=stacked)",
+            ", ".join(str(m.job) for m in self.members),
+            self.device,
+            len(self.blocks),
+        )
         try:
             self._fit()
         except Stopped as stop:
@@ -209,9 +224,19 @@ class StackedLoop:
 
     def position(self, moment: str, block: Block) -> Position:
         """Where the members of `block` stand now, as Lightning's loops would count it (progress.py)."""
-        return Position(moment, self.epoch, self.batch, self.step, self.train_batches, self.val_batches,
-                        self.validated_this_epoch, self.validated_before, block.scheduler_steps,
-                        block.scheduler_steps_this_epoch, saves_on_train_epoch_end=self.val_every == 1)
+        return Position(
+            moment,
+            self.epoch,
+            self.batch,
+            self.step,
+            self.train_batches,
+            self.val_batches,
+            self.validated_this_epoch,
+            self.validated_before,
+            block.scheduler_steps,
+            block.scheduler_steps_this_epoch,
+            saves_on_train_epoch_end=self.val_every == 1,
+        )
 
     def snapshot(self, blocks: list[Block]) -> Snapshot:
         """A copy of the stack and of `blocks`' optimizer states now, for the members' checkpoints."""
@@ -223,7 +248,7 @@ class StackedLoop:
 
     def _fit(self) -> None:
         last_note = time.monotonic()
-        for self.epoch in range(self.max_epochs):
+        for self.epoch in range(self.max_epochs):  # noqa: B020 (an attribute, read by the hooks)
             if not self.running:
                 break
             self.batch, self.validated_this_epoch = 0, False
@@ -236,7 +261,7 @@ class StackedLoop:
             self._train_epoch()
             self._check_divergence()
             running, blocks = self.running, self.active_blocks()
-            for block in blocks:   # epoch-interval schedulers step after the last batch, before validation
+            for block in blocks:  # epoch-interval schedulers step after the last batch, before validation
                 if not isinstance(block.scheduler, ReduceLROnPlateau):
                     block.step_scheduler()
             validated = (self.epoch + 1) % self.val_every == 0
@@ -244,7 +269,7 @@ class StackedLoop:
             self.validated_this_epoch = validated
             self.validated_before = self.validated_before or validated
             checkpointed = validated and any(self.members[m].checkpoint is not None for m in running)
-            snapshot = self.snapshot(blocks) if checkpointed else None   # one copy of the stack, for all members
+            snapshot = self.snapshot(blocks) if checkpointed else None  # one copy of the stack, for all members
             for m in running:
                 member = self.members[m]
                 values = {**self.train_totals[m], "params/weight_norm": member.system.weight_norm()}
@@ -254,13 +279,18 @@ class StackedLoop:
                 member.log_metrics(values, self.step - 1, epoch=self.epoch)
                 if validated and member.checkpoint is not None:
                     member.save_checkpoints(self.position("validated", member.block), snapshot)
-            for block in blocks:   # ReduceLROnPlateau after validation, on its (one) member's val/loss
+            for block in blocks:  # ReduceLROnPlateau after validation, on its (one) member's val/loss
                 if isinstance(block.scheduler, ReduceLROnPlateau) and val is not None:
                     block.step_scheduler(self.members[block.first].metrics["val/loss"])
             if time.monotonic() - last_note > PROGRESS_EVERY_S or self.epoch + 1 == self.max_epochs:
                 last_note = time.monotonic()
-                log.info("epoch %d/%d: %d of %d members training", self.epoch + 1, self.max_epochs,
-                         len(self.running), len(self.members))
+                log.info(
+                    "epoch %d/%d: %d of %d members training",
+                    self.epoch + 1,
+                    self.max_epochs,
+                    len(self.running),
+                    len(self.members),
+                )
 
     def _train_epoch(self) -> None:
         stacked, totals = self.stacked, Totals(self.stacked)
@@ -271,7 +301,7 @@ class StackedLoop:
             active[running] = True
             output = stacked.network(x)
             losses = stacked.losses(output, y)
-            total = losses + stacked.penalty()   # what each single run's training_step returns
+            total = losses + stacked.penalty()  # what each single run's training_step returns
             # Members no longer training (diverged) add nothing, not even a NaN, to the objective.
             objective = torch.where(active, total, torch.zeros_like(total)).sum()
             stacked.step(objective, self.active_blocks())
@@ -292,10 +322,10 @@ class StackedLoop:
         if not self.pending or not self.check_every:
             self.pending = []
             return
-        losses = torch.stack([p[2] for p in self.pending]).float()   # (steps, N)
+        losses = torch.stack([p[2] for p in self.pending]).float()  # (steps, N)
         finite = torch.isfinite(losses)
         pending, self.pending = self.pending, []
-        if bool(finite.all()):   # the one read on the host
+        if bool(finite.all()):  # the one read on the host
             return
         for m in self.running:
             bad = (~finite[:, m]).nonzero()
@@ -305,7 +335,7 @@ class StackedLoop:
                 lr = member.optimizer.param_groups[0]["lr"]
                 error = Diverged(float(losses[int(bad[0]), m]), epoch, step, lr)
                 member.log.error("%s", error)
-                member.write_checkpoints()   # those of its last validation before the bad step, as a single run has
+                member.write_checkpoints()  # those of its last validation before the bad step, as a single run has
                 member.fail("diverged", epoch=epoch, step=step, error=str(error))
 
     @torch.no_grad()
@@ -321,7 +351,7 @@ class StackedLoop:
     def test(self) -> list[float | None]:
         """Each completed member's best checkpoint on its test split; metrics.json; the values the jobs return."""
         running = self.running
-        self.epoch = self.max_epochs - 1   # the last epoch: last.ckpt is the state at the end of training
+        self.epoch = self.max_epochs - 1  # the last epoch: last.ckpt is the state at the end of training
         snapshot = self.snapshot(self.active_blocks())
         for m in running:
             member = self.members[m]
@@ -329,7 +359,7 @@ class StackedLoop:
                 member.last_state = member.hold(self.position("end", member.block), snapshot)
         for m in running:
             member = self.members[m]
-            if member.best_state is not None:   # its best weights into its slice of the stacked network
+            if member.best_state is not None:  # its best weights into its slice of the stacked network
                 member.system.load_state_dict(member.best_state.materialize(member).weights)
         tested = self.evaluate("test")
         values = [None] * len(self.members)
@@ -346,8 +376,9 @@ class StackedLoop:
         from hydra.utils import instantiate
 
         member.system.eval()
-        trainer = SimpleNamespace(is_global_zero=True, datamodule=member.datamodule, loggers=member.loggers,
-                                  global_step=self.step)
+        trainer = SimpleNamespace(
+            is_global_zero=True, datamodule=member.datamodule, loggers=member.loggers, global_step=self.step
+        )
         instantiate(self.grid).on_test_end(trainer, member.system)
 
     def _interrupted(self) -> None:
@@ -355,7 +386,13 @@ class StackedLoop:
         for m in self.running:
             member = self.members[m]
             path = member.write_checkpoints(now=(self.position("interrupted", member.block), snapshot))
-            member.fail("interrupted", epoch=self.epoch, step=self.step,
-                        resume=f"python train.py resume={member.output_dir}")
-            member.log.warning("interrupted at epoch %d, step %d; saved %s. Resume with: python train.py resume=%s",
-                               self.epoch, self.step, path, member.output_dir)
+            member.fail(
+                "interrupted", epoch=self.epoch, step=self.step, resume=f"python train.py resume={member.output_dir}"
+            )
+            member.log.warning(
+                "interrupted at epoch %d, step %d; saved %s. Resume with: python train.py resume=%s",
+                self.epoch,
+                self.step,
+                path,
+                member.output_dir,
+            )

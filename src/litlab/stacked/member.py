@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from litlab.checkpoints import AtomicCheckpointIO
 from litlab.run import _number, _print_summary, _write_metrics, log_hparams
@@ -27,35 +27,35 @@ from litlab.stacked.optimizers import Block
 from litlab.stacked.progress import Position
 from litlab.stacked.snapshot import Held, Snapshot
 
-LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"   # Hydra's job log format
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's job log format
 
 
 @dataclass
 class Member:
-    job: int                      # the job's number in the sweep (its folder name)
-    cfg: DictConfig               # the job's config, paths.output_dir resolved
+    job: int  # the job's number in the sweep (its folder name)
+    cfg: DictConfig  # the job's config, paths.output_dir resolved
     overrides: list[str]
-    log_name: str = "train.log"   # Hydra's job log file: <hydra.job.name>.log
+    log_name: str = "train.log"  # Hydra's job log file: <hydra.job.name>.log
     system: L.LightningModule = None
     datamodule: L.LightningDataModule = None
-    optimizer: torch.optim.Optimizer = None   # the optimizer that steps it: its block's (optimizers.py)
-    scheduler: object = None      # an epoch-interval scheduler, or None
-    block: Block | None = None    # it and the members stepped with it
-    index: int = 0                # its index along the stack's member dimension
-    generator: torch.Generator = None   # its dropout masks' random stream
-    rng: dict | None = None       # Python's, NumPy's and torch's generator states after it was built (Resumable)
-    weights: list = field(default_factory=list)   # its state_dict: (key, index of the stacked parameter, or a tensor)
-    status: str = "running"       # running, completed, diverged, failed, interrupted
-    metrics: dict = field(default_factory=dict)   # the last value of every logged metric
+    optimizer: torch.optim.Optimizer = None  # the optimizer that steps it: its block's (optimizers.py)
+    scheduler: object = None  # an epoch-interval scheduler, or None
+    block: Block | None = None  # it and the members stepped with it
+    index: int = 0  # its index along the stack's member dimension
+    generator: torch.Generator = None  # its dropout masks' random stream
+    rng: dict | None = None  # Python's, NumPy's and torch's generator states after it was built (Resumable)
+    weights: list = field(default_factory=list)  # its state_dict: (key, index of the stacked parameter, or a tensor)
+    status: str = "running"  # running, completed, diverged, failed, interrupted
+    metrics: dict = field(default_factory=dict)  # the last value of every logged metric
     best_path: str = ""
     best_score: float | None = None
-    best_state: Held | None = None   # the checkpoints, in memory until the member stops (save_checkpoints)
+    best_state: Held | None = None  # the checkpoints, in memory until the member stops (save_checkpoints)
     last_state: Held | None = None
     loggers: list = field(default_factory=list)
-    log: logging.Logger = None    # writes to the console and the member's train.log
+    log: logging.Logger = None  # writes to the console and the member's train.log
     log_file: logging.Handler = None
     checkpoint: ModelCheckpoint | None = None
-    initial_kth_value: torch.Tensor | None = None   # the callback's kth_value before any checkpoint
+    initial_kth_value: torch.Tensor | None = None  # the callback's kth_value before any checkpoint
     save_last: bool = False
 
     @property
@@ -81,7 +81,7 @@ class Member:
             self.save_last = bool(checkpoint.get("save_last"))
         path = write_run_info(self.output_dir, self.overrides)
         info = json.loads(path.read_text())
-        info["stacked"] = {"group": group, "members": len(group)}   # the jobs trained with this one, as one model
+        info["stacked"] = {"group": group, "members": len(group)}  # the jobs trained with this one, as one model
         path.write_text(json.dumps(info, indent=2) + "\n")
 
     def close(self) -> None:
@@ -95,7 +95,7 @@ class Member:
         """Record `values` as the member's latest metrics and write them to its loggers at `step`."""
         values = {k: _number(v) for k, v in values.items()}
         self.metrics.update(values)
-        if epoch is not None:   # Lightning logs the epoch beside each metric (the sweep report reads it)
+        if epoch is not None:  # Lightning logs the epoch beside each metric (the sweep report reads it)
             values = {**values, "epoch": epoch}
         for logger in self.loggers:
             logger.log_metrics(values, step)
@@ -111,9 +111,11 @@ class Member:
     def hold(self, position: Position, snapshot: Snapshot) -> Held:
         """This member's checkpoint at `position`, `snapshot` being the stack's copy of that moment."""
         rng = None
-        if self.rng is not None:   # Resumable's rng_states: the dropout masks continue from the member's stream
-            rng = {**self.rng, "torch": self.generator.get_state() if self.generator.device.type == "cpu"
-                   else self.rng["torch"]}
+        if self.rng is not None:  # Resumable's rng_states: the dropout masks continue from the member's stream
+            rng = {
+                **self.rng,
+                "torch": self.generator.get_state() if self.generator.device.type == "cpu" else self.rng["torch"],
+            }
         return Held(position, snapshot, self, rng, self.best_path, self.best_score)
 
     def save_checkpoints(self, position: Position, snapshot: Snapshot) -> None:
@@ -129,12 +131,13 @@ class Member:
         score = self.metrics.get(monitor) if monitor else None
         improved = monitor is None or (score is not None and (self.best_score is None or self._better(score)))
         if not improved and self.best_state is not None:
-            self.best_state.materialize(self)   # its snapshot is not kept for it: only the newest is
+            self.best_state.materialize(self)  # its snapshot is not kept for it: only the newest is
         if not improved and not self.save_last:
             return
         if improved:
             self.best_path = self.checkpoint.format_checkpoint_name(
-                {**self.metrics, "epoch": position.epoch, "step": position.step})
+                {**self.metrics, "epoch": position.epoch, "step": position.step}
+            )
             self.best_score = score
         held = self.hold(position, snapshot)
         if improved:
@@ -167,14 +170,21 @@ class Member:
         `path`: where it is written as last.ckpt at the end of training (ModelCheckpoint records that path).
         """
         position = held.materialize(self).position
-        checkpoint = {"epoch": position.checkpoint_epoch, "global_step": position.step,
-                      "pytorch-lightning_version": L.__version__, "state_dict": dict(held.weights),
-                      "loops": position.loops(), "callbacks": self._checkpoint_callback_state(held, path),
-                      "optimizer_states": [held.optimizer], "lr_schedulers": held.schedulers,
-                      "hparams_name": "kwargs", "hyper_parameters": dict(self.system.hparams)}
+        checkpoint = {
+            "epoch": position.checkpoint_epoch,
+            "global_step": position.step,
+            "pytorch-lightning_version": L.__version__,
+            "state_dict": dict(held.weights),
+            "loops": position.loops(),
+            "callbacks": self._checkpoint_callback_state(held, path),
+            "optimizer_states": [held.optimizer],
+            "lr_schedulers": held.schedulers,
+            "hparams_name": "kwargs",
+            "hyper_parameters": dict(self.system.hparams),
+        }
         if held.rng is not None:
             checkpoint["rng_states"] = held.rng
-        checkpoint["stacked"] = True   # written by hydra/launcher=stacked (run.json names the group)
+        checkpoint["stacked"] = True  # written by hydra/launcher=stacked (run.json names the group)
         return checkpoint
 
     def _checkpoint_callback_state(self, held: Held, path: Path | None) -> dict:
@@ -183,7 +193,7 @@ class Member:
         best = held.best_score is not None
         callback.best_model_path = held.best_path
         callback.best_model_score = torch.tensor(held.best_score) if best else None
-        callback.current_score = callback.best_model_score   # it records the score of each checkpoint it keeps
+        callback.current_score = callback.best_model_score  # it records the score of each checkpoint it keeps
         callback.best_k_models = {held.best_path: torch.tensor(held.best_score)} if best else {}
         callback.kth_best_model_path = held.best_path if best else ""
         callback.kth_value = torch.tensor(held.best_score) if best else self.initial_kth_value

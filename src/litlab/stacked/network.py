@@ -35,7 +35,16 @@ def layers_of(network: nn.Module) -> tuple[list[nn.Module], bool]:
 LINEAR = (nn.Linear, scratch.Linear)
 DROPOUT = (nn.Dropout, scratch.Dropout)
 FLATTEN = (nn.Flatten, scratch.Flatten)
-ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, scratch.ReLU, scratch.Sigmoid, scratch.Tanh, scratch.LeakyReLU)
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.LeakyReLU,
+    scratch.ReLU,
+    scratch.Sigmoid,
+    scratch.Tanh,
+    scratch.LeakyReLU,
+)
 
 
 def _plan(layers: list[nn.Module]) -> tuple[list[nn.Module], dict[int, nn.Module]]:
@@ -62,15 +71,17 @@ def _signature(layer: nn.Module) -> tuple:
 class StackedLinear(nn.Module):
     def __init__(self, layers: list[nn.Module]):
         super().__init__()
-        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))   # (N, out, in)
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))  # (N, out, in)
         has_bias = layers[0].bias is not None
-        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers])) if has_bias else None   # (N, out)
-        for m, layer in enumerate(layers):   # each member's parameters become views of its slice
+        self.bias = (
+            nn.Parameter(torch.stack([layer.bias.detach() for layer in layers])) if has_bias else None
+        )  # (N, out)
+        for m, layer in enumerate(layers):  # each member's parameters become views of its slice
             layer.weight = nn.Parameter(self.weight.detach()[m])
             if has_bias:
                 layer.bias = nn.Parameter(self.bias.detach()[m])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:   # (N, B, in) -> (N, B, out)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, B, in) -> (N, B, out)
         if self.bias is None:
             return torch.bmm(x, self.weight.transpose(1, 2))
         return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
@@ -83,7 +94,7 @@ class StackedDropout(nn.Module):
         super().__init__()
         self.layers, self.generators = layers, generators
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:   # (N, B, ...)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, B, ...)
         if not self.training:
             return x
         masks, scales = [], []
@@ -92,10 +103,10 @@ class StackedDropout(nn.Module):
             if p == 0:
                 masks.append(torch.ones_like(part))
                 scales.append(1.0)
-            elif isinstance(layer, nn.Dropout):   # as torch's CPU dropout: bernoulli(1 - p) / (1 - p), times x
+            elif isinstance(layer, nn.Dropout):  # as torch's CPU dropout: bernoulli(1 - p) / (1 - p), times x
                 masks.append(torch.empty_like(part).bernoulli_(1 - p, generator=generator).div_(1 - p))
                 scales.append(1.0)
-            else:   # scratch.Dropout: x * (u >= p) / (1 - p)
+            else:  # scratch.Dropout: x * (u >= p) / (1 - p)
                 masks.append((torch.rand(part.shape, generator=generator, device=part.device) >= p).to(part.dtype))
                 scales.append(1 - p)
         out = x * torch.stack(masks)
@@ -122,12 +133,12 @@ class StackedNetwork(nn.Module):
             if isinstance(layer, LINEAR):
                 modules.append(StackedLinear([member[i] for member in kept]))
             else:
-                modules.append(layer)   # flatten and elementwise activations act on (N, B, ...) as they are
+                modules.append(layer)  # flatten and elementwise activations act on (N, B, ...) as they are
         if any(len(kept[0]) in d for d in dropouts):
             modules.append(StackedDropout([d.get(len(kept[0])) for d in dropouts], generators))
         self.layers = nn.ModuleList(modules)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:   # (N, B, ...) -> (N, B, out), or (N, B) for one output
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, B, ...) -> (N, B, out), or (N, B) for one output
         for layer in self.layers:
             x = x.reshape(*x.shape[:2], -1) if isinstance(layer, FLATTEN) else layer(x)
         return x.squeeze(-1) if self.squeeze else x

@@ -27,9 +27,19 @@ from litlab.checkpoints import copy_checkpoint
 from litlab.optim import scratch
 
 # Optimizers whose update of a number reads only that number's gradient and state (no norms, no shapes).
-ELEMENTWISE = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad, torch.optim.Adadelta,
-               torch.optim.RMSprop, scratch.ScratchSGD, scratch.ScratchAdagrad, scratch.ScratchRMSprop,
-               scratch.ScratchAdadelta, scratch.ScratchAdam)
+ELEMENTWISE = (
+    torch.optim.SGD,
+    torch.optim.Adam,
+    torch.optim.AdamW,
+    torch.optim.Adagrad,
+    torch.optim.Adadelta,
+    torch.optim.RMSprop,
+    scratch.ScratchSGD,
+    scratch.ScratchAdagrad,
+    scratch.ScratchRMSprop,
+    scratch.ScratchAdadelta,
+    scratch.ScratchAdam,
+)
 # Schedulers that set the learning rate from their own state alone (not from a metric): equal ones stay equal.
 SCHEDULES = (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR)
 
@@ -44,12 +54,20 @@ class BlockState(NamedTuple):
 class Block:
     """Members first..first+size-1 of the stack, stepped by one optimizer (and scheduler)."""
 
-    def __init__(self, first: int, size: int, optimizer: torch.optim.Optimizer, scheduler, make_scheduler,
-                 stacked: list[nn.Parameter], views: list[nn.Parameter]):
+    def __init__(
+        self,
+        first: int,
+        size: int,
+        optimizer: torch.optim.Optimizer,
+        scheduler,
+        make_scheduler,
+        stacked: list[nn.Parameter],
+        views: list[nn.Parameter],
+    ):
         """`optimizer`, `scheduler`: the first member's, over `views`, its parameters (views of `stacked`, in
         that order); `make_scheduler(optimizer)` makes its scheduler again, for the block's optimizer."""
         self.first, self.size = first, size
-        self.scheduler_steps, self.scheduler_steps_this_epoch = 0, 0   # Lightning's scheduler_progress counts
+        self.scheduler_steps, self.scheduler_steps_this_epoch = 0, 0  # Lightning's scheduler_progress counts
         self.rows = slice(first, first + size) if _elementwise(optimizer) else first
         position = {id(p): i for i, p in enumerate(views)}
         # (stacked parameter, the tensor the optimizer steps), in the optimizer's parameter order.
@@ -64,7 +82,7 @@ class Block:
                 params.append(rows)
                 self.pairs.append((stacked[index], rows))
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": params})
-        if isinstance(self.rows, slice):   # the same class and hyperparameters, made anew over the block's rows
+        if isinstance(self.rows, slice):  # the same class and hyperparameters, made anew over the block's rows
             optimizer = type(optimizer)(groups)
             scheduler = make_scheduler(optimizer) if scheduler is not None else None
         self.optimizer, self.scheduler = optimizer, scheduler
@@ -82,7 +100,7 @@ class Block:
         if self.scheduler is None:
             return
         if isinstance(self.scheduler, ReduceLROnPlateau):
-            if val_loss is None:   # no validation this epoch: nothing to compare
+            if val_loss is None:  # no validation this epoch: nothing to compare
                 return
             self.scheduler.step(val_loss)
         else:
@@ -97,17 +115,27 @@ class Block:
 
     def member_state(self, state: dict, member: int) -> dict:
         """The optimizer state_dict member `member` would have on its own: each state tensor its row, copied."""
-        if not isinstance(self.rows, slice):   # the member's own optimizer: its state as it is
+        if not isinstance(self.rows, slice):  # the member's own optimizer: its state as it is
             return copy_checkpoint(state)
         row = member - self.first
         shapes = [p.shape for _, p in self.pairs]
-        own = {index: {key: (value[row].clone() if _per_number(value, shapes[index]) else copy_checkpoint(value))
-                       for key, value in entries.items()} for index, entries in state["state"].items()}
+        own = {
+            index: {
+                key: (value[row].clone() if _per_number(value, shapes[index]) else copy_checkpoint(value))
+                for key, value in entries.items()
+            }
+            for index, entries in state["state"].items()
+        }
         return {"state": own, "param_groups": copy_checkpoint(state["param_groups"])}
 
 
-def form_blocks(optimizers: dict[int, torch.optim.Optimizer], schedulers: dict[int, object], make_schedulers: dict,
-                stacked: list[nn.Parameter], views: list[list[nn.Parameter]]) -> list[Block]:
+def form_blocks(
+    optimizers: dict[int, torch.optim.Optimizer],
+    schedulers: dict[int, object],
+    make_schedulers: dict,
+    stacked: list[nn.Parameter],
+    views: list[list[nn.Parameter]],
+) -> list[Block]:
     """Blocks of consecutive members (positions in the stack) whose optimizers and schedulers step alike.
 
     `views[m]` are member m's parameters (views of `stacked`), in the stacked order; `optimizers` holds the
@@ -128,11 +156,13 @@ def form_blocks(optimizers: dict[int, torch.optim.Optimizer], schedulers: dict[i
     return blocks
 
 
-def _block(run: list, optimizers: dict, schedulers: dict, make_schedulers: dict, stacked: list[nn.Parameter],
-           views: list) -> Block:
+def _block(
+    run: list, optimizers: dict, schedulers: dict, make_schedulers: dict, stacked: list[nn.Parameter], views: list
+) -> Block:
     first = run[0][0]
-    return Block(first, len(run), optimizers[first], schedulers.get(first), make_schedulers.get(first), stacked,
-                 views[first])
+    return Block(
+        first, len(run), optimizers[first], schedulers.get(first), make_schedulers.get(first), stacked, views[first]
+    )
 
 
 def _key(optimizer: torch.optim.Optimizer, scheduler, views: list[nn.Parameter]):
@@ -140,8 +170,10 @@ def _key(optimizer: torch.optim.Optimizer, scheduler, views: list[nn.Parameter])
     if not _elementwise(optimizer):
         return None
     position = {id(p): i for i, p in enumerate(views)}
-    groups = [({k: v for k, v in g.items() if k != "params"}, [position.get(id(p)) for p in g["params"]])
-              for g in optimizer.param_groups]
+    groups = [
+        ({k: v for k, v in g.items() if k != "params"}, [position.get(id(p)) for p in g["params"]])
+        for g in optimizer.param_groups
+    ]
     if any(None in positions for _, positions in groups):
         return None
     if scheduler is None:

@@ -23,17 +23,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Position:
-    moment: str                 # "validated", "interrupted" or "end"
-    epoch: int                  # the epoch in progress (0-based); for "end", the last one
-    batch: int                  # batches done in that epoch
-    step: int                   # optimizer steps done in all (one per batch)
-    batches: int                # batches per training epoch
-    val_batches: int            # batches per validation
+    moment: str  # "validated", "interrupted" or "end"
+    epoch: int  # the epoch in progress (0-based); for "end", the last one
+    batch: int  # batches done in that epoch
+    step: int  # optimizer steps done in all (one per batch)
+    batches: int  # batches per training epoch
+    val_batches: int  # batches per validation
     validated_this_epoch: bool  # the validation of `epoch` has run
-    validated_before: bool      # some validation has run (this epoch or an earlier one)
-    scheduler_steps: int        # the scheduler's steps so far, and in this epoch (Lightning's scheduler_progress)
+    validated_before: bool  # some validation has run (this epoch or an earlier one)
+    scheduler_steps: int  # the scheduler's steps so far, and in this epoch (Lightning's scheduler_progress)
     scheduler_steps_this_epoch: int
-    saves_on_train_epoch_end: bool   # ModelCheckpoint saves in on_train_epoch_end (validation every epoch)
+    saves_on_train_epoch_end: bool  # ModelCheckpoint saves in on_train_epoch_end (validation every epoch)
 
     @property
     def checkpoint_epoch(self) -> int:
@@ -41,14 +41,21 @@ class Position:
         return self.epoch + 1 if self.moment == "end" else self.epoch
 
     def loops(self) -> dict:
-        return {"fit_loop": self._fit_loop(), "validate_loop": _evaluation_loop(), "test_loop": _evaluation_loop(),
-                "predict_loop": {"state_dict": {}, "batch_progress": {"total": _count(0, 4), "current": _count(0, 4)}}}
+        return {
+            "fit_loop": self._fit_loop(),
+            "validate_loop": _evaluation_loop(),
+            "test_loop": _evaluation_loop(),
+            "predict_loop": {"state_dict": {}, "batch_progress": {"total": _count(0, 4), "current": _count(0, 4)}},
+        }
 
     def _fit_loop(self) -> dict:
         k, step = self.batch, self.step
         # Lightning counts an epoch "processed" when its training part is over, "completed" after its end hooks.
-        processed = self.epoch + 1 if self.moment == "end" or (self.moment == "validated" and self.saves_on_train_epoch_end) \
+        processed = (
+            self.epoch + 1
+            if self.moment == "end" or (self.moment == "validated" and self.saves_on_train_epoch_end)
             else self.epoch
+        )
         completed = self.epoch + 1 if self.moment == "end" else self.epoch
         epochs = {"ready": self.epoch + 1, "completed": completed, "started": self.epoch + 1, "processed": processed}
         # It adds the step's batch to _batches_that_stepped after validating, so on_validation_end sees one less.
@@ -56,26 +63,37 @@ class Position:
         val_now = self.val_batches if self.validated_this_epoch else 0
         val_last = self.val_batches if self.validated_before else 0
         return {
-            "state_dict": {"combined_loader": [{"epoch": self.epoch, "served": k}]},   # litlab's BatchLoader state
+            "state_dict": {"combined_loader": [{"epoch": self.epoch, "served": k}]},  # litlab's BatchLoader state
             "epoch_loop.state_dict": {"_batches_that_stepped": stepped},
-            "epoch_loop.batch_progress": {"total": _count(step, 4), "current": _count(k, 4),
-                                          "is_last_batch": k == self.batches},
-            "epoch_loop.scheduler_progress": {"total": _count(self.scheduler_steps, 2),
-                                              "current": _count(self.scheduler_steps_this_epoch, 2)},
+            "epoch_loop.batch_progress": {
+                "total": _count(step, 4),
+                "current": _count(k, 4),
+                "is_last_batch": k == self.batches,
+            },
+            "epoch_loop.scheduler_progress": {
+                "total": _count(self.scheduler_steps, 2),
+                "current": _count(self.scheduler_steps_this_epoch, 2),
+            },
             "epoch_loop.automatic_optimization.state_dict": {},
-            "epoch_loop.automatic_optimization.optim_progress": {"optimizer": {
-                "step": {"total": _count(step, 2), "current": _count(k, 2)},
-                "zero_grad": {"total": _count(step, 3), "current": _count(k, 3)}}},
+            "epoch_loop.automatic_optimization.optim_progress": {
+                "optimizer": {
+                    "step": {"total": _count(step, 2), "current": _count(k, 2)},
+                    "zero_grad": {"total": _count(step, 3), "current": _count(k, 3)},
+                }
+            },
             "epoch_loop.manual_optimization.state_dict": {},
             "epoch_loop.manual_optimization.optim_step_progress": {"total": _count(0, 2), "current": _count(0, 2)},
             "epoch_loop.val_loop.state_dict": {},
-            "epoch_loop.val_loop.batch_progress": {"total": _count(val_now, 4), "current": _count(val_last, 4),
-                                                   "is_last_batch": self.validated_before},
+            "epoch_loop.val_loop.batch_progress": {
+                "total": _count(val_now, 4),
+                "current": _count(val_last, 4),
+                "is_last_batch": self.validated_before,
+            },
             "epoch_progress": {"total": dict(epochs), "current": dict(epochs)},
         }
 
 
-FIELDS = ("ready", "completed", "started", "processed")   # Lightning's progress trackers, in their order
+FIELDS = ("ready", "completed", "started", "processed")  # Lightning's progress trackers, in their order
 
 
 def _count(value: int, fields: int) -> dict:
@@ -83,4 +101,7 @@ def _count(value: int, fields: int) -> dict:
 
 
 def _evaluation_loop() -> dict:
-    return {"state_dict": {}, "batch_progress": {"total": _count(0, 4), "current": _count(0, 4), "is_last_batch": False}}
+    return {
+        "state_dict": {},
+        "batch_progress": {"total": _count(0, 4), "current": _count(0, 4), "is_last_batch": False},
+    }

@@ -27,14 +27,15 @@ class Snapshot:
 class Held:
     """A member's checkpoint at `position`: its rows of `snapshot`, until `materialize` copies them out."""
 
-    def __init__(self, position: Position, snapshot: Snapshot, member, rng: dict | None, best_path: str,
-                 best_score: float | None):
+    def __init__(
+        self, position: Position, snapshot: Snapshot, member, rng: dict | None, best_path: str, best_score: float | None
+    ):
         self.position, self.snapshot, self.rng = position, snapshot, rng
-        self.best_path, self.best_score = best_path, best_score   # the best checkpoint so far, at that moment
+        self.best_path, self.best_score = best_path, best_score  # the best checkpoint so far, at that moment
         # state_dict entries that are not rows of the stack (buffers): copied now.
         self.extra = {key: source.clone() for key, source in member.weights if isinstance(source, torch.Tensor)}
         self.weights: dict[str, torch.Tensor] | None = None
-        self.optimizer: dict | None = None       # its optimizer's state_dict, as its own optimizer would give it
+        self.optimizer: dict | None = None  # its optimizer's state_dict, as its own optimizer would give it
         self.schedulers: list[dict] | None = None
 
     def materialize(self, member) -> "Held":
@@ -42,8 +43,10 @@ class Held:
         if self.snapshot is None:
             return self
         snapshot, row = self.snapshot, member.index
-        self.weights = {key: self.extra[key] if isinstance(source, torch.Tensor) else snapshot.weights[source][row].clone()
-                        for key, source in member.weights}
+        self.weights = {
+            key: self.extra[key] if isinstance(source, torch.Tensor) else snapshot.weights[source][row].clone()
+            for key, source in member.weights
+        }
         state = snapshot.blocks[id(member.block)]
         self.optimizer = member.block.member_state(state.optimizer, row)
         self.schedulers = state.schedulers

@@ -19,7 +19,7 @@ class StackedSystem:
         self.systems, self.task = systems, task
         self.network = StackedNetwork([s.network for s in systems], generators)
         self.scratch_loss = getattr(systems[0].network, "impl", "torch") == "scratch"
-        if any(getattr(s, "target_scaling", None) for s in systems):   # grouping.py leaves data=csv to single runs
+        if any(getattr(s, "target_scaling", None) for s in systems):  # grouping.py leaves data=csv to single runs
             raise ValueError("stacked regression takes targets in their own units (no target scaling)")
         device = next(self.network.parameters()).device
         self.l1 = torch.tensor([s.l1 for s in systems], device=device)
@@ -29,7 +29,7 @@ class StackedSystem:
         stacked = [p for p in self.network.parameters()]
         members = [list(s.network.parameters()) for s in systems]
         self.views = [(p, [params[i] for params in members]) for i, p in enumerate(stacked)]
-        self.weights = [p for p in stacked if p.ndim > 2]   # (N, out, in): regularization acts on these
+        self.weights = [p for p in stacked if p.ndim > 2]  # (N, out, in): regularization acts on these
 
     # -- losses ------------------------------------------------------------------------------------
     def losses(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,7 @@ class StackedSystem:
         """The epoch's scores per member from its summed `sums` over `count` samples, as the single run names them."""
         if self.task == "regression":
             mse = sums["sse"] / count
-            total = sums["sum_y2"] - sums["sum_y"] * (sums["sum_y"] / count)   # R2Score's total sum of squares
+            total = sums["sum_y2"] - sums["sum_y"] * (sums["sum_y"] / count)  # R2Score's total sum of squares
             return {"mse": mse, "rmse": mse.sqrt(), "r2": 1 - sums["sse"] / total}
         return {"acc": sums["correct"] / count}
 

@@ -13,11 +13,18 @@ log = logging.getLogger("litlab.stacked")
 
 def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]) -> list[float | None]:
     """Train the jobs (number, config, Hydra config) as one model; the value each job returns, in order."""
-    members = [Member(job=idx, cfg=cfg, overrides=list(OmegaConf.to_container(hydra_cfg.hydra.overrides.task)),
-                      log_name=f"{hydra_cfg.hydra.job.name}.log") for idx, cfg, hydra_cfg in jobs]
+    members = [
+        Member(
+            job=idx,
+            cfg=cfg,
+            overrides=list(OmegaConf.to_container(hydra_cfg.hydra.overrides.task)),
+            log_name=f"{hydra_cfg.hydra.job.name}.log",
+        )
+        for idx, cfg, hydra_cfg in jobs
+    ]
     for member in members:
         member.open(group)
-        log.addHandler(member.log_file)   # the group's lines go into every member's train.log too
+        log.addHandler(member.log_file)  # the group's lines go into every member's train.log too
     try:
         return _train(members)
     finally:
@@ -39,7 +46,7 @@ def _train(members: list[Member]) -> list[float | None]:
         loop.fit()
         for member, value in zip(built, loop.test()):
             values[member.job] = value
-    except Exception as error:   # a failure of the whole group: every member that was still going says so
+    except Exception as error:  # a failure of the whole group: every member that was still going says so
         log.exception("stacked group failed: %s", error)
         for member in built:
             if member.status in ("running", "completed"):

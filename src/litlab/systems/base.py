@@ -24,9 +24,17 @@ warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed 
 
 
 class System(L.LightningModule):
-    def __init__(self, network: nn.Module, optimizer: partial, scheduler: partial | None = None,
-                 l1: float = 0.0, l2: float = 0.0, l2_impl: str = "torch", log_step_metrics: bool = False,
-                 config: dict | None = None):
+    def __init__(
+        self,
+        network: nn.Module,
+        optimizer: partial,
+        scheduler: partial | None = None,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        l2_impl: str = "torch",
+        log_step_metrics: bool = False,
+        config: dict | None = None,
+    ):
         """`optimizer` / `scheduler` are factories (Hydra `_partial_: true`) that take params / optimizer.
 
         l2: weight decay on weights only (biases are not decayed). l1: l1 * sum |w| added to the loss.
@@ -130,20 +138,24 @@ class System(L.LightningModule):
         penalty = 0.0
         if self.l1 != 0:
             penalty = penalty + self.l1 * sum(w.abs().sum() for w in self.weights())
-        if self.l2 != 0 and self.l2_impl == "scratch":   # d2l 3.7: its gradient l2 * w is the weight decay
+        if self.l2 != 0 and self.l2_impl == "scratch":  # d2l 3.7: its gradient l2 * w is the weight decay
             penalty = penalty + self.l2 / 2 * sum(w.pow(2).sum() for w in self.weights())
         return penalty
 
     def configure_optimizers(self):
         params = [p for p in self.network.parameters() if p.requires_grad]
         weight_ids = {id(w) for w in self.weights()}
-        decay = self.l2 if self.l2_impl == "torch" else 0.0   # scratch: in the loss instead (penalty)
-        groups = [{"params": [p for p in params if id(p) in weight_ids], "weight_decay": decay},
-                  {"params": [p for p in params if id(p) not in weight_ids], "weight_decay": 0.0}]
+        decay = self.l2 if self.l2_impl == "torch" else 0.0  # scratch: in the loss instead (penalty)
+        groups = [
+            {"params": [p for p in params if id(p) in weight_ids], "weight_decay": decay},
+            {"params": [p for p in params if id(p) not in weight_ids], "weight_decay": 0.0},
+        ]
         optimizer = self.optimizer_factory([g for g in groups if g["params"]])
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
         # "monitor" is read only by ReduceLROnPlateau (scheduler=plateau).
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"},
+        }

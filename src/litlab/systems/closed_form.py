@@ -25,7 +25,7 @@ def least_squares(x: torch.Tensor, y: torch.Tensor, l2: float = 0.0, bias: bool 
         a = torch.cat([a, torch.ones(n, 1, dtype=a.dtype)], dim=1)
     b_rhs = y.double().reshape(n, 1)
     if l2 > 0:
-        penalty = (n * l2 / 2) ** 0.5 * torch.eye(d, a.shape[1], dtype=a.dtype)   # zero under the bias column
+        penalty = (n * l2 / 2) ** 0.5 * torch.eye(d, a.shape[1], dtype=a.dtype)  # zero under the bias column
         a, b_rhs = torch.cat([a, penalty]), torch.cat([b_rhs, torch.zeros(d, 1, dtype=a.dtype)])
     solution = torch.linalg.lstsq(a, b_rhs, driver="gelsd").solution.squeeze(1).to(x.dtype)
     return solution[:d], (solution[d] if bias else None)
@@ -34,8 +34,9 @@ def least_squares(x: torch.Tensor, y: torch.Tensor, l2: float = 0.0, bias: bool 
 @torch.no_grad()
 def solve_into(linear, x: torch.Tensor, y: torch.Tensor, l2: float = 0.0) -> None:
     """Write the least-squares solution for (x, y) into a linear layer's weight and bias."""
-    w, b = least_squares(x.flatten(1).to(linear.weight.device), y.to(linear.weight.device), l2,
-                         bias=linear.bias is not None)
+    w, b = least_squares(
+        x.flatten(1).to(linear.weight.device), y.to(linear.weight.device), l2, bias=linear.bias is not None
+    )
     linear.weight.copy_(w.reshape_as(linear.weight))
     if b is not None:
         linear.bias.fill_(b)

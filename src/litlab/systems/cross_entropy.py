@@ -15,7 +15,7 @@ def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     m is a constant for autograd (detached): the value does not depend on it, so neither does the gradient.
     """
     m = logits.amax(dim=-1, keepdim=True).detach()
-    shifted = logits - torch.where(torch.isfinite(m), m, 0.0)   # a row of -inf stays -inf, not NaN
+    shifted = logits - torch.where(torch.isfinite(m), m, 0.0)  # a row of -inf stays -inf, not NaN
     return shifted - torch.log(torch.exp(shifted).sum(dim=-1, keepdim=True))
 
 

@@ -15,20 +15,21 @@ from litlab.systems.closed_form import solve_into
 
 
 class Regressor(System):
-    def __init__(self, network, optimizer, true_params: dict | None = None, target_scaling: dict | None = None,
-                 **kwargs):
+    def __init__(
+        self, network, optimizer, true_params: dict | None = None, target_scaling: dict | None = None, **kwargs
+    ):
         # {"shift", "scale", "log"}: the network predicts z and the target is shift + scale * z (exp(.) - 1 if log)
         self.target_scaling = target_scaling
         super().__init__(network, optimizer, **kwargs)
-        self.true_params = true_params   # {"w": [...], "b": float} when the data was generated from them
+        self.true_params = true_params  # {"w": [...], "b": float} when the data was generated from them
         self.closed_form = getattr(network, "solver", "sgd") == "closed_form"
         if self.closed_form:
             if self.l1 != 0:
                 raise LitlabError("model.solver=closed_form has no closed form with regularization.l1 > 0: set it to 0")
-            self.automatic_optimization = False   # the weights are solved for, never stepped
+            self.automatic_optimization = False  # the weights are solved for, never stepped
 
     def on_fit_start(self):
-        if self.closed_form:   # the whole training split, on every process (it is held in memory)
+        if self.closed_form:  # the whole training split, on every process (it is held in memory)
             solve_into(self.network.linear, *self.trainer.datamodule.splits["train"], l2=self.l2)
 
     def training_step(self, batch, batch_idx):
@@ -58,11 +59,14 @@ class Regressor(System):
     def on_train_epoch_end(self):
         super().on_train_epoch_end()
         if self.closed_form:
-            self.trainer.should_stop = True   # one epoch measures the solution; more would repeat it
+            self.trainer.should_stop = True  # one epoch measures the solution; more would repeat it
         self.log_dict(self.param_errors())
 
     def param_errors(self) -> dict[str, torch.Tensor]:
-        """On synthetic data, how far the learned w and b are from the true ones (`params/w_error`, `params/b_error`)."""
+        """On synthetic data, how far the learned w and b are from the true ones.
+
+        Logged as `params/w_error` and `params/b_error`.
+        """
         linear = getattr(self.network, "linear", None)
         if self.true_params is None or linear is None:
             return {}
