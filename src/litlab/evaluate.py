@@ -7,8 +7,8 @@
 import lightning as L
 from omegaconf import DictConfig
 
+from litlab.record import print_summary, write_metrics
 from litlab.restore import restore
-from litlab.run import _print_summary, _write_metrics
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -31,6 +31,6 @@ def evaluate(cfg: DictConfig) -> dict:
         "data": run.config.data._target_,
         **dict(sorted(metrics.items())),
     }
-    _write_metrics(cfg, record)
-    _print_summary(cfg, record)
+    write_metrics(cfg, record)
+    print_summary(cfg, record)
     return record

@@ -5,7 +5,6 @@ a `LitlabError` into one line on stderr, and inside a multirun records a failed 
 sweep go on instead of ending it (returning None, which every sweeper accepts, never NaN).
 """
 
-import json
 import logging
 import math
 import os
@@ -13,14 +12,12 @@ import socket
 import sys
 import warnings
 from datetime import datetime
-from pathlib import Path
 from typing import NamedTuple
 
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -32,6 +29,7 @@ from litlab.config.checks import check_run
 from litlab.devices import instantiate_trainer, keep_log_file_on_rank_zero
 from litlab.errors import LitlabError
 from litlab.provenance import write_run_info
+from litlab.record import log_hparams, number, print_summary, write_metrics
 from litlab.systems import SYSTEMS
 
 log = logging.getLogger("litlab")
@@ -59,7 +57,7 @@ def main(cfg: DictConfig) -> float | None:
             raise
         # One bad job must not end a sweep: record it where the report will look, and go on.
         log.exception("job failed: %s", error)
-        _write_metrics(cfg, {"status": "failed", "error": str(error)})
+        write_metrics(cfg, {"status": "failed", "error": str(error)})
         return None
     # Nor a NaN metric: None again, for the same reason.
     return value if value is None or math.isfinite(value) else None
@@ -98,7 +96,7 @@ def fit(cfg: DictConfig) -> Outcome:
         write_run_info(cfg.paths.output_dir, _overrides())
         # Replaced when the run ends; a run killed outright (SIGKILL, power loss) keeps it, and the sweep
         # report tells such a job from a live one by its pid and host.
-        _write_metrics(
+        write_metrics(
             cfg,
             {
                 "status": "running",
@@ -111,11 +109,11 @@ def fit(cfg: DictConfig) -> Outcome:
         trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
     except Diverged as error:
         if trainer.is_global_zero:
-            _write_metrics(cfg, {"status": "diverged", "epoch": error.epoch, "step": error.step, "error": str(error)})
+            write_metrics(cfg, {"status": "diverged", "epoch": error.epoch, "step": error.step, "error": str(error)})
         raise
     except (KeyboardInterrupt, SystemExit) as error:  # Ctrl-C (Lightning exits) or SIGTERM
         if trainer.is_global_zero:
-            _write_metrics(
+            write_metrics(
                 cfg,
                 {
                     "status": "interrupted",
@@ -125,16 +123,16 @@ def fit(cfg: DictConfig) -> Outcome:
                 },
             )
         raise SystemExit(143 if isinstance(error, SIGTERMException) else 130) from None
-    metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
+    metrics = {k: number(v) for k, v in trainer.callback_metrics.items()}
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     tested = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-    metrics.update({k: _number(v) for k, v in tested[0].items()})
+    metrics.update({k: number(v) for k, v in tested[0].items()})
     metrics = dict(sorted(metrics.items()))
     record = {"status": "completed", "epochs": trainer.current_epoch, "best_checkpoint": best, **metrics}
     if trainer.is_global_zero:
-        _write_metrics(cfg, record)
+        write_metrics(cfg, record)
         log_hparams(trainer.loggers, cfg, metrics)
-        _print_summary(cfg, record)
+        print_summary(cfg, record)
     value = metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
     return Outcome(value, record, trainer, system)
 
@@ -142,7 +140,6 @@ def fit(cfg: DictConfig) -> Outcome:
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The data module (loaded), the system around its network, and the Trainer, all from `cfg`."""
     check_run(cfg)
-    _check_model_fits_data(cfg)
     datamodule, system = build_system(cfg, _starting_checkpoint(cfg))
     return datamodule, system, build_trainer(cfg)
 
@@ -213,84 +210,9 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     return instantiate_trainer(cfg, logger=logger, callbacks=callbacks, plugins=plugins)
 
 
-def _check_model_fits_data(cfg: DictConfig) -> None:
-    task = cfg.data.get("task") or get_class(cfg.data._target_).task  # data=csv says its task in the config
-    if task in get_class(cfg.model._target_).tasks:
-        return
-    from hydra import compose
-    from hydra.core.global_hydra import GlobalHydra
-
-    options = GlobalHydra.instance().config_loader().get_group_options("model")
-    fitting = [
-        name
-        for name in options
-        if task in get_class(compose("train", overrides=[f"model={name}"]).model._target_).tasks
-    ]
-    model, data = _choice("model", cfg.model._target_), _choice("data", cfg.data._target_)
-    raise LitlabError(f"model={model} does not fit data={data} ({task}); models that fit it: {', '.join(fitting)}")
-
-
-def _choice(group: str, fallback: str) -> str:
-    """The option name the user picked for a group (`mlp`), when Hydra knows it."""
-    if HydraConfig.initialized():
-        return HydraConfig.get().runtime.choices.get(group, fallback)
-    return fallback
-
-
 def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def _number(value) -> float:
-    return value.item() if isinstance(value, torch.Tensor) else float(value)
-
-
-def _write_metrics(cfg: DictConfig, record: dict) -> None:
-    path = Path(cfg.paths.output_dir) / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # NaN and inf are written as strings so the file stays valid JSON.
-    clean = {k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-    path.write_text(json.dumps(clean, indent=2) + "\n")
-
-
-def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
-    """Fill TensorBoard's HParams tab: the run's settings beside its final metrics; MLflow's params likewise."""
-    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
-
-    params = _flatten(OmegaConf.to_container(cfg, resolve=True))
-    params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
-    for logger in loggers:
-        if isinstance(logger, TensorBoardLogger):
-            finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
-            logger.log_hyperparams(params, metrics=finals)
-        elif isinstance(logger, MLFlowLogger):  # its final metrics are already there, logged by the test
-            logger.log_hyperparams(params)
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return flat
-
-
-def _print_summary(cfg: DictConfig, record: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{record['status']}, {record['epochs']} epochs", title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in record.items():
-        if key.startswith(("train/", "val/", "test/", "params/")):
-            table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    console = Console()
-    console.print(table)
-    console.print(f"run folder: {cfg.paths.output_dir}")

@@ -96,6 +96,7 @@ def check_run(cfg: DictConfig) -> None:
     """Everything about a training config that can be refused before any data is loaded."""
     check_config(cfg)
     check_accelerator(cfg.accelerator.get("accelerator", "auto"))
+    check_model_fits_data(cfg)
 
 
 def check_accelerator(name: str) -> None:
@@ -115,3 +116,32 @@ def check_accelerator(name: str) -> None:
             raise LitlabError(
                 "accelerator=mps but this machine has no Apple GPU; use accelerator=cpu or accelerator=auto"
             )
+
+
+def check_model_fits_data(cfg: DictConfig) -> None:
+    """`model=linreg data=iris` stops here, naming the models that fit the data's task."""
+    from hydra.utils import get_class
+
+    task = cfg.data.get("task") or get_class(cfg.data._target_).task  # data=csv says its task in the config
+    if task in get_class(cfg.model._target_).tasks:
+        return
+    from hydra import compose
+    from hydra.core.global_hydra import GlobalHydra
+
+    options = GlobalHydra.instance().config_loader().get_group_options("model")
+    fitting = [
+        name
+        for name in options
+        if task in get_class(compose("train", overrides=[f"model={name}"]).model._target_).tasks
+    ]
+    model, data = _choice("model", cfg.model._target_), _choice("data", cfg.data._target_)
+    raise LitlabError(f"model={model} does not fit data={data} ({task}); models that fit it: {', '.join(fitting)}")
+
+
+def _choice(group: str, fallback: str) -> str:
+    """The option name the user picked for a group (`mlp`), when Hydra knows it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return HydraConfig.get().runtime.choices.get(group, fallback)
+    return fallback

@@ -105,12 +105,10 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
         import logging as logging_
 
         from litlab.config.checks import check_run
-        from litlab.run import _check_model_fits_data
 
         logging_.getLogger("lightning").handlers.clear()  # as litlab.run.main does
         try:
             check_run(cfg)
-            _check_model_fits_data(cfg)
         except Exception:
             return launcher.task_function(cfg)
         # `cfg` is the job's own copy (run_job made it for this task; nothing else changes it), as is the Hydra

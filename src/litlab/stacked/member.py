@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from litlab.checkpoints import AtomicCheckpointIO
-from litlab.run import _number, _print_summary, _write_metrics, log_hparams
+from litlab.record import log_hparams, number, print_summary, write_metrics
 from litlab.stacked.optimizers import Block
 from litlab.stacked.progress import Position
 from litlab.stacked.snapshot import Held, Snapshot
@@ -93,7 +93,7 @@ class Member:
     # -- during training ---------------------------------------------------------------------------
     def log_metrics(self, values: dict, step: int, epoch: int | None = None) -> None:
         """Record `values` as the member's latest metrics and write them to its loggers at `step`."""
-        values = {k: _number(v) for k, v in values.items()}
+        values = {k: number(v) for k, v in values.items()}
         self.metrics.update(values)
         if epoch is not None:  # Lightning logs the epoch beside each metric (the sweep report reads it)
             values = {**values, "epoch": epoch}
@@ -208,16 +208,16 @@ class Member:
         self.log_metrics(test, step, epoch=epochs)
         metrics = dict(sorted(self.metrics.items()))
         record = {"status": "completed", "epochs": epochs, "best_checkpoint": self.best_path, **metrics}
-        _write_metrics(self.cfg, record)
+        write_metrics(self.cfg, record)
         log_hparams(self.loggers, self.cfg, metrics)
-        _print_summary(self.cfg, record)
+        print_summary(self.cfg, record)
         self.log.info("run folder: %s", self.output_dir)
         value = metrics.get(self.cfg.optimized_metric) if self.cfg.get("optimized_metric") else None
         return value if value is None or math.isfinite(value) else None
 
     def fail(self, status: str, **record) -> None:
         self.status = status
-        _write_metrics(self.cfg, {"status": status, **record})
+        write_metrics(self.cfg, {"status": status, **record})
 
 
 def _is_checkpoint(target: str | None) -> bool:
