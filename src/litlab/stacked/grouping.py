@@ -29,6 +29,7 @@ CALLBACKS = {
     "litlab.callbacks.progress.ThrottledRichProgressBar": None,  # the stacked loop logs its own progress
     "lightning.pytorch.callbacks.RichProgressBar": None,
     "lightning.pytorch.callbacks.TQDMProgressBar": None,
+    "litlab.callbacks.summary.NetworkSummary": None,  # a multirun's job prints no summary
     "litlab.callbacks.prediction_grid.PredictionGrid": None,
     "litlab.callbacks.divergence.StopOnDivergence": None,
     "litlab.callbacks.resumable.Resumable": None,
