@@ -114,11 +114,14 @@ def test_bad_input_raises_the_cli_message(tmp_path, capsys, overrides, message):
     assert "Error executing job" not in capsys.readouterr().err
 
 
-def test_sweep_returns_the_report_and_marks_failed_jobs(tmp_path):
+def test_sweep_returns_the_report_and_marks_failed_jobs(tmp_path, capfd):
     """model=linreg cannot fit Iris: its jobs fail, the sweep goes on, and the table says why."""
     study = litlab.sweep(
         "data=iris", "trainer.max_epochs=2", *QUICK, "model=softmax,linreg", "seed=0,1", f"hydra.sweep.dir={tmp_path}"
     )
+    printed = capfd.readouterr().out
+    assert "Directory watcher" not in printed and "No path found" not in printed  # TensorBoard's reader, for the report
+    assert f"report: {tmp_path}/report.md" in printed
     assert study.dir == tmp_path
     table = study.table
     assert list(table["job"]) == ["0", "1", "2", "3"] and list(table["model"]) == ["softmax"] * 2 + ["linreg"] * 2

@@ -94,10 +94,9 @@ def print_summary(
     for key, value in record.items():
         if _is_metric(key):
             table.add_row(key, _show(value))
-    console = Console()
-    console.print(headline(record))
-    console.print(table)
-    console.print(f"run folder: {cfg.paths.output_dir}")
+    print(headline(record))
+    Console().print(table)
+    print(f"run folder: {cfg.paths.output_dir}")  # on one line, however long: a user copies it
 
 
 def headline(record: dict) -> str:
