@@ -578,7 +578,7 @@ def _fit_epoch_ms(datamodule, system, trainer) -> list[float]:
     return [1e3 * (b - a) for a, b in zip(epochs.starts, epochs.starts[1:])][WARM_UP_EPOCHS:]
 
 
-# --breakdown: the same run with less and less around it (the table).
+# --breakdown: the same run with less and less around it.
 WITHOUT_CHECKPOINTS = [
     "callbacks.model_checkpoint=null",
     "callbacks.resumable=null",
