@@ -5,6 +5,7 @@ had uncommitted changes), and the versions of Python, torch, Lightning and Hydra
 an entry under `resumed`.
 """
 
+import functools
 import json
 import platform
 import subprocess
@@ -39,6 +40,7 @@ def write_run_info(output_dir: str | Path, overrides: list[str]) -> Path:
     return path
 
 
+@functools.cache  # once a process: a sweep of hundreds of jobs asks git once, not twice a job
 def _git() -> dict:
     """The commit of the checkout litlab runs from, when it is a git checkout."""
     source = Path(litlab.__file__).resolve().parent

@@ -32,8 +32,11 @@ class StackedLauncher(Launcher):
         self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        import gc
+
         from litlab.stacked.compose_once import ReusingConfigLoader
 
+        gc.freeze()  # what is loaded by now lives as long as the process: the collector need not scan it again
         # The sweeper shares this context: the configs it composes to check a batch are kept for launch().
         if not isinstance(hydra_context.config_loader, ReusingConfigLoader):
             hydra_context.config_loader = ReusingConfigLoader(hydra_context.config_loader)

@@ -1,0 +1,101 @@
+"""A stacked group's job folders made in one pass: what Hydra's `run_job` leaves in each, without its per-job cost.
+
+`run_job` deep-copies the job's config twice (the task's copy, the Hydra node's copy), points Hydra's logging
+at the job's folder and writes `.hydra/` with `OmegaConf.to_yaml` of the whole config: about 40 ms a job.
+Here a job's config is already its own (derived from its shape, compose_once.py), the `.hydra/` files are
+the shape's YAML with the lines that differ written anew, and no logging is reconfigured: a member's log file
+is opened by the member itself. The files are those `run_job` writes, to the byte (tests/test_stacked_compose.py).
+
+A group takes this way when what `run_job` does per job would not differ between its jobs: the working
+directory stays (`hydra.job.chdir` false), no environment variables are set per job (`hydra.job.env_set`),
+and no configured Hydra callback acts per job (`on_job_start`, `on_job_end`). Otherwise, and for any job
+whose folder cannot be named this way, the job goes through `run_job` as before.
+"""
+
+import os
+from pathlib import Path
+
+from hydra.core.utils import JobReturn, JobRuntime, JobStatus
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.stacked.compose_once import JobConfig, config_yaml, hydra_node, hydra_yaml, overrides_yaml
+
+
+def bulk_allowed(config: DictConfig, jobs: list[JobConfig]) -> str | None:
+    """Why the group's folders must be made by `run_job` one by one (None: they can be made here)."""
+    if any(not job.derived for job in jobs):
+        return "a job's config was composed in full"
+    hydra = config.hydra
+    if hydra.job.get("chdir"):
+        return "hydra.job.chdir=true"
+    if any(job.shape.hydra["job"].get("env_set") for job in jobs):
+        return "hydra.job.env_set"
+    if job_callbacks(config):
+        return "a Hydra callback acts on each job"
+    return None
+
+
+def job_callbacks(config: DictConfig) -> list[str]:
+    """The configured Hydra callbacks that define `on_job_start` or `on_job_end`."""
+    from hydra.experimental.callback import Callback
+    from hydra.utils import get_class
+
+    names = []
+    for name, params in (OmegaConf.select(config, "hydra.callbacks") or {}).items():
+        cls = get_class(params._target_)
+        if cls.on_job_start is not Callback.on_job_start or cls.on_job_end is not Callback.on_job_end:
+            names.append(name)
+    return names
+
+
+def sweep_dir(master: DictConfig, job: JobConfig) -> str:
+    """`hydra.sweep.dir` of the job, resolved as `run_job` resolves it (the master's resolver cache)."""
+    OmegaConf.copy_cache(from_config=master, to_config=job.shape.full)
+    return str(OmegaConf.select(job.shape.full, "hydra.sweep.dir"))
+
+
+def subdir(hydra: dict) -> str:
+    """`hydra.sweep.subdir` of the job whose Hydra node is `hydra` (`${hydra.job.num}` unless set otherwise)."""
+    raw = hydra["sweep"]["subdir"]
+    if raw == "${hydra.job.num}":
+        return str(hydra["job"]["num"])
+    return str(OmegaConf.create({"hydra": hydra}).hydra.sweep.subdir)
+
+
+def make_folder(job: JobConfig, num: int, sweep: str) -> JobReturn:
+    """The job's folder and `.hydra/` files as `run_job` leaves them; its JobReturn waits for the group's result.
+
+    `paths.output_dir` of the job's config is set to the folder, as the task sees it under `run_job`.
+    """
+    hydra = hydra_node(job, num, None)
+    output_dir = os.path.abspath(os.path.join(sweep, subdir(hydra)))
+    hydra["runtime"] = {**hydra["runtime"], "output_dir": output_dir}
+    if hydra.get("output_subdir") is not None:
+        files = Path(output_dir) / hydra["output_subdir"]
+        files.mkdir(parents=True, exist_ok=True)
+        (files / "config.yaml").write_text(config_yaml(job), encoding="utf-8")
+        (files / "hydra.yaml").write_text(hydra_yaml(hydra, job.shape), encoding="utf-8")
+        (files / "overrides.yaml").write_text(overrides_yaml(hydra), encoding="utf-8")
+    else:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+    job.task.paths.output_dir = output_dir
+    # The fields of the Hydra node that name the job: the whole node is in .hydra/hydra.yaml, and nothing in
+    # Hydra or its sweepers reads a JobReturn's hydra_cfg.
+    job_node = hydra["job"]
+    hydra_cfg = OmegaConf.create(
+        {
+            "hydra": {
+                "job": {key: job_node[key] for key in ("name", "id", "num", "override_dirname")},
+                "runtime": {"output_dir": output_dir},
+                "overrides": hydra["overrides"],
+            }
+        }
+    )
+    return JobReturn(
+        overrides=list(hydra["overrides"]["task"]),
+        cfg=job.task,
+        hydra_cfg=hydra_cfg,
+        working_dir=os.getcwd(),
+        task_name=JobRuntime.instance().get("name"),  # as run_job names it
+        status=JobStatus.COMPLETED,
+    )
