@@ -79,6 +79,7 @@ class ReusingConfigLoader(ConfigLoader):
         self.kept: dict[tuple, list[JobConfig]] = {}
         self.groups: dict[str, bool] = {}
         self.clock = Clock()  # the time spent composing and deriving
+        self.compositions = Clock()  # of which Hydra's compositions
 
     @staticmethod
     def _key(master_config: DictConfig, sweep_overrides: list[str]) -> tuple:
@@ -110,7 +111,7 @@ class ReusingConfigLoader(ConfigLoader):
     def _derive(self, master: DictConfig, overrides: list[str]) -> JobConfig:
         split = self._split(overrides)
         if split is None:
-            return JobConfig(list(overrides), full=self.loader.load_sweep_config(master, list(overrides)))
+            return JobConfig(list(overrides), full=self._compose(master, overrides))
         shape_overrides, values, parsed = split
         key = (id(master), tuple(shape_overrides))
         if key not in self.shapes:
@@ -119,11 +120,15 @@ class ReusingConfigLoader(ConfigLoader):
         job = _apply(shape, overrides, values, parsed) if shape is not None else None
         if shape is not None and not shape.checked:
             shape.checked = True
-            if job is None or not _same_as_hydra(job, self.loader.load_sweep_config(master, list(overrides))):
+            if job is None or not _same_as_hydra(job, self._compose(master, overrides)):
                 self.shapes[key] = shape = job = None
         if job is None:  # Hydra composes it, and says what is wrong if anything is
-            return JobConfig(list(overrides), full=self.loader.load_sweep_config(master, list(overrides)))
+            return JobConfig(list(overrides), full=self._compose(master, overrides))
         return job
+
+    def _compose(self, master: DictConfig, overrides: list[str]) -> DictConfig:
+        with self.compositions:
+            return self.loader.load_sweep_config(master, list(overrides))
 
     def _split(self, overrides: list[str]) -> tuple[list[str], list[Override], list[Override]] | None:
         """The overrides that choose the shape, the value overrides applied to it, and all of them parsed (None:
@@ -151,7 +156,7 @@ class ReusingConfigLoader(ConfigLoader):
 
     def _compose_shape(self, master: DictConfig, shape_overrides: list[str]) -> Shape | None:
         try:
-            full = self.loader.load_sweep_config(master, list(shape_overrides))
+            full = self._compose(master, shape_overrides)
         except Exception:  # each job is composed in full, and fails with Hydra's own message
             return None
         task = copy.deepcopy(full)

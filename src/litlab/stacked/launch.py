@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from litlab.stacked.compose_once import JobConfig, full_config
 from litlab.stacked.grouping import group_key, split, stackable_key, unstackable
-from litlab.stacked.phases import phase
+from litlab.stacked.phases import phase, report
 
 log = logging.getLogger("litlab.stacked")
 
@@ -61,6 +61,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
             Job(initial_job_idx + offset, list(overrides), loader.take(config, list(overrides)))
             for offset, overrides in enumerate(job_overrides)
         ]
+    report("compositions", loader.compositions)  # Hydra's, within the compose phase
     derived = sum(job.config.derived for job in jobs)
     log.info(
         "%d job configs: %d derived from %d composition(s), %d composed in full",
