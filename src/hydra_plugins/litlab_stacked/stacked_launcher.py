@@ -7,6 +7,7 @@ imported when a multirun launches. See README.md, "Stacked sweeps".
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
@@ -18,14 +19,16 @@ from omegaconf import DictConfig
 @dataclass
 class StackedLauncherConf:
     _target_: str = "hydra_plugins.litlab_stacked.stacked_launcher.StackedLauncher"
-    max_members: int = 32  # the most jobs trained as one model; a larger group is split (memory)
+    # The most jobs trained as one model; a larger group is split. auto: as many as the device's free memory holds
+    # (litlab/stacked/group_size.py).
+    max_members: Any = "auto"
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="stacked", node=StackedLauncherConf, provider="litlab")
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, max_members: int = 32) -> None:
+    def __init__(self, max_members: int | str = "auto") -> None:
         self.max_members = max_members
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None

@@ -13,7 +13,8 @@ copy and a few updates about 6 ms.
 
 The derivation relies on Hydra's public `ConfigLoader.load_sweep_config` and `get_group_options`, its override
 parser (`OverridesParser`, `Override.is_hydra_override`) and OmegaConf's `update`, `copy_cache`, `to_yaml` and
-`masked_copy`; `get_overrides_dirname` is internal to Hydra (hydra._internal.config_loader_impl). Anything it
+`masked_copy`. Two are internal: Hydra's `get_overrides_dirname` (hydra._internal.config_loader_impl) and
+OmegaConf's YAML dumper (`omegaconf._utils.get_omega_conf_dumper`, what `OmegaConf.to_yaml` dumps with). Anything it
 cannot treat this way is composed by Hydra in full, as before: a shape whose composition fails, a value that
 fails to apply. The first job derived from each shape is also composed in full and compared, config and file
 texts; on any difference the whole shape falls back to full composition.

@@ -24,6 +24,8 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from omegaconf import DictConfig
 
 from litlab.stacked.compose_once import JobConfig, full_config
+from litlab.stacked.group_size import group_size
+from litlab.stacked.group_size import parse as parse_max_members
 from litlab.stacked.grouping import group_key, split, stackable_key, unstackable
 from litlab.stacked.phases import phase, report
 
@@ -50,6 +52,7 @@ class _Pending:
 
 
 def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+    parse_max_members(launcher.max_members)  # a bad value stops the sweep before any job runs
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
@@ -88,7 +91,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
             if len(members) == 1:
                 alone.append((members[0], "nothing to stack it with"))
             else:
-                chunks += split(members, launcher.max_members)
+                chunks += split(members, _group_size(launcher, members))
     log.info(
         "Launching %d jobs: %d stacked in %d group(s), %d alone",
         len(jobs),
@@ -108,6 +111,14 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         returns.update(_run_group(launcher, chunk, number))
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     return [returns[job.idx] for job in jobs]
+
+
+def _group_size(launcher, members: list[Job]) -> int:
+    from litlab.stacked.loop import device_for
+
+    cfg = members[0].cfg
+    device = device_for(cfg.accelerator.get("accelerator", "auto"))
+    return group_size(launcher.max_members, cfg, device, len(members))
 
 
 def _classify(job: Job, seen: dict) -> tuple[str | None, str | None]:
