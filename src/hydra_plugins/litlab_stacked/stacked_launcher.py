@@ -22,14 +22,17 @@ class StackedLauncherConf:
     # The most jobs trained as one model; a larger group is split. auto: as many as the device's free memory holds
     # (litlab/stacked/group_size.py).
     max_members: Any = "auto"
+    # With hydra.sweep.dir=<a sweep that stopped>: its finished jobs are kept, the interrupted ones continue.
+    resume: bool = False
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="stacked", node=StackedLauncherConf, provider="litlab")
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, max_members: int | str = "auto") -> None:
+    def __init__(self, max_members: int | str = "auto", resume: bool = False) -> None:
         self.max_members = max_members
+        self.resume = resume
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None

@@ -99,3 +99,48 @@ def make_folder(job: JobConfig, num: int, sweep: str) -> JobReturn:
         task_name=JobRuntime.instance().get("name"),  # as run_job names it
         status=JobStatus.COMPLETED,
     )
+
+
+# -- a sweep resumed (hydra.launcher.resume=true) ---------------------------------------------------------------
+FINISHED = ("completed", "diverged")  # metrics.json statuses of a job that ran to its end
+
+
+def job_folder(master: DictConfig, job: JobConfig, num: int) -> Path:
+    """The folder `run_job` gives the job: `hydra.sweep.dir` / `hydra.sweep.subdir`."""
+    if job.derived:
+        return Path(os.path.abspath(os.path.join(sweep_dir(master, job), subdir(hydra_node(job, num, None)))))
+    from litlab.stacked.compose_once import full_config
+
+    cfg = full_config(job, num)
+    return Path(os.path.abspath(os.path.join(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))))
+
+
+def finished(folder: Path) -> dict | None:
+    """The job's metrics.json when the job ran to its end there, else None."""
+    import json
+
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if metrics.get("status") in FINISHED else None
+
+
+def interrupted(folder: Path) -> bool:
+    """The job started there and left a checkpoint to continue from."""
+    return (folder / "checkpoints" / "last.ckpt").is_file() and finished(folder) is None
+
+
+def kept(job: JobConfig, metrics: dict, folder: Path) -> JobReturn:
+    """The return of a job that finished before the sweep was interrupted: its folder is left as it is."""
+    cfg = job.task if job.derived else job.full
+    metric = cfg.get("optimized_metric")
+    value = metrics.get(metric) if metric else None
+    return JobReturn(
+        overrides=[o.input_line for o in job.task_overrides] if job.derived else list(job.full.hydra.overrides.task),
+        cfg=cfg,
+        working_dir=os.getcwd(),
+        task_name=JobRuntime.instance().get("name"),
+        status=JobStatus.COMPLETED,
+        _return_value=float(value) if value is not None else None,
+    )

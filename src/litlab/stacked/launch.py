@@ -11,6 +11,10 @@
 4. The group's remaining members are built, trained and tested together (train.py); each job's return
    value is then filled in, in the order the sweeper gave the jobs.
 
+With `hydra.launcher.resume=true` and the `hydra.sweep.dir` of a sweep that stopped, a job whose folder has a
+finished metrics.json is kept as it is (its value read back), and a job that stopped midway continues from its
+`checkpoints/last.ckpt` as a single run (`resume=` its folder); the others run as above.
+
 The launcher logs how long each phase took (phases.py): scripts/bench_stacked.py reads these lines.
 """
 
@@ -78,9 +82,21 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         import litlab.stacked.train  # noqa: F401
     gc.freeze()  # what is loaded by now lives as long as the process: the collector need not scan it again
 
+    returns: dict[int, JobReturn] = {}
+    alone, resumed = [], set()
+    if launcher.resume:
+        with phase("resume", len(jobs)):
+            returns, resumed = _resume(launcher, jobs)
+        alone = [(job, "resumed from its checkpoints/last.ckpt") for job in jobs if job.idx in resumed]
+        log.info(
+            "Resuming the sweep: %d jobs finished before, %d continue from their last.ckpt", len(returns), len(resumed)
+        )
+
     with phase("group", len(jobs)):
-        alone, groups, seen = [], {}, {}
+        groups, seen = {}, {}
         for job in jobs:
+            if job.idx in returns or job.idx in resumed:
+                continue
             reason, key = _classify(job, seen)
             if reason:
                 alone.append((job, reason))
@@ -102,10 +118,9 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     for number, chunk in enumerate(chunks, 1):
         log.info("\tgroup %d (%d members): jobs %s", number, len(chunk), ", ".join(f"#{j.idx}" for j in chunk))
 
-    returns: dict[int, JobReturn] = {}
     for job, reason in sorted(alone, key=lambda pair: pair[0].idx):
         log.info("\t#%d : %s (alone: %s)", job.idx, " ".join(filter_overrides(job.overrides)), reason)
-        returns[job.idx] = _run(launcher, job, launcher.task_function)
+        returns[job.idx] = _run(launcher, job, launcher.task_function, resume=job.idx in resumed)
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     for number, chunk in enumerate(chunks, 1):
         returns.update(_run_group(launcher, chunk, number))
@@ -143,11 +158,32 @@ def _classify(job: Job, seen: dict) -> tuple[str | None, str | None]:
     return answer
 
 
-def _run(launcher, job: Job, task) -> JobReturn:
+def _resume(launcher, jobs: list[Job]) -> tuple[dict[int, JobReturn], set[int]]:
+    """The returns of the jobs that finished before the sweep stopped, and the jobs that stopped midway."""
+    from litlab.stacked.job_folders import finished, interrupted, job_folder, kept
+
+    returns, resumed = {}, set()
+    for job in jobs:
+        folder = job_folder(launcher.config, job.config, job.idx)
+        metrics = finished(folder)
+        if metrics is not None:
+            log.info("\t#%d : %s (finished before: %s)", job.idx, " ".join(filter_overrides(job.overrides)), folder)
+            returns[job.idx] = kept(job.config, metrics, folder)
+        elif interrupted(folder):
+            resumed.add(job.idx)
+    return returns, resumed
+
+
+def _run(launcher, job: Job, task, resume: bool = False) -> JobReturn:
+    config = full_config(job.config, job.idx)
+    if resume:  # a single run continuing the job's folder from its last.ckpt (`python train.py resume=FOLDER`)
+        from litlab.stacked.job_folders import job_folder
+
+        config.resume = str(job_folder(launcher.config, job.config, job.idx))
     return run_job(
         hydra_context=launcher.hydra_context,
         task_function=task,
-        config=full_config(job.config, job.idx),
+        config=config,
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
