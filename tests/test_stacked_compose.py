@@ -9,10 +9,12 @@ import copy
 import os
 
 import pytest
-from conftest import CONF, QUICK, ROOT
+from conftest import CONF, QUICK, ROOT, read_metrics
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobRuntime, setup_globals
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import OmegaConf, open_dict, read_write
 
@@ -132,10 +134,6 @@ def test_folders_go_through_run_job_where_it_acts_per_job(hydra_loader, tmp_path
     master = make_master(str(tmp_path))
     jobs = [reusing.take(master, overrides) for overrides in JOBS[:2]]
     assert bulk_allowed(master, jobs) is None
-    logged = make_master(
-        str(tmp_path), "+hydra.callbacks.log._target_=hydra.experimental.callbacks.LogJobReturnCallback"
-    )
-    assert "callback" in bulk_allowed(logged, jobs)
     chdir = make_master(str(tmp_path), "hydra.job.chdir=true")
     assert bulk_allowed(chdir, jobs) == "hydra.job.chdir=true"
 
@@ -157,3 +155,38 @@ def test_a_stacked_sweep_writes_each_job_the_files_hydra_writes(run_in_process, 
         for name, text in hydra_files(loader, master, overrides, num, os.path.abspath(folder)).items():
             assert (folder / ".hydra" / name).read_text() == text, (num, name)
         assert (folder / "metrics.json").exists()
+
+
+class JobProbe(Callback):
+    """Records what Hydra's per-job callbacks receive."""
+
+    seen: list = []
+
+    def on_job_start(self, config, **kwargs) -> None:
+        self.seen.append(("start", config.hydra.job.num, HydraConfig.get().runtime.output_dir, None))
+
+    def on_job_end(self, config, job_return, **kwargs) -> None:
+        self.seen.append(("end", config.hydra.job.num, config.hydra.runtime.output_dir, job_return.return_value))
+
+
+def test_hydra_job_callbacks_see_every_stacked_job_start_and_end_with_its_value(run_in_process, tmp_path):
+    JobProbe.seen.clear()
+    result = run_in_process(
+        "-m",
+        "experiment=iris_optimizers",
+        "optimizer.lr=0.1,0.5",
+        "seed=0,1",
+        "trainer.max_epochs=1",
+        *QUICK,
+        "hydra/launcher=stacked",
+        f"hydra.sweep.dir={tmp_path}",
+        "~hydra.callbacks.sweep_report",
+        f"+hydra.callbacks.probe._target_={__name__}.JobProbe",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    starts = [s for s in JobProbe.seen if s[0] == "start"]
+    ends = [s for s in JobProbe.seen if s[0] == "end"]
+    assert [s[1] for s in starts] == [s[1] for s in ends] == [0, 1, 2, 3]
+    assert [s[2] for s in starts] == [s[2] for s in ends] == [str(tmp_path / str(job)) for job in range(4)]
+    for _, job, _, value in ends:  # the value the job returns: its val/loss, once its group has trained
+        assert value == pytest.approx(read_metrics(tmp_path / str(job))["val/loss"])

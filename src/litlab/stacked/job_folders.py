@@ -7,9 +7,11 @@ the shape's YAML with the lines that differ written anew, and no logging is reco
 is opened by the member itself. The files are those `run_job` writes, to the byte (tests/test_stacked_compose.py).
 
 A group takes this way when what `run_job` does per job would not differ between its jobs: the working
-directory stays (`hydra.job.chdir` false), no environment variables are set per job (`hydra.job.env_set`),
-and no configured Hydra callback acts per job (`on_job_start`, `on_job_end`). Otherwise, and for any job
-whose folder cannot be named this way, the job goes through `run_job` as before.
+directory stays (`hydra.job.chdir` false) and no environment variables are set per job (`hydra.job.env_set`).
+Otherwise, and for any job whose folder cannot be named this way, the job goes through `run_job` as before.
+Configured Hydra callbacks that act per job see each job as under `run_job`, with its whole config and
+`HydraConfig` set to it: `on_job_start` when its folder is made, `on_job_end` once its group has trained, with
+the job's return value (the only cost left per job: each one's whole config is made for them).
 """
 
 import os
@@ -30,8 +32,6 @@ def bulk_allowed(config: DictConfig, jobs: list[JobConfig]) -> str | None:
         return "hydra.job.chdir=true"
     if any(job.shape.hydra["job"].get("env_set") for job in jobs):
         return "hydra.job.env_set"
-    if job_callbacks(config):
-        return "a Hydra callback acts on each job"
     return None
 
 

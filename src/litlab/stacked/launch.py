@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from litlab.stacked.compose_once import JobConfig, full_config
 from litlab.stacked.group_size import group_size
@@ -200,10 +200,11 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
         reason = bulk_allowed(launcher.config, [job.config for job in chunk])
         if reason:
             log.info("\tgroup %d: job folders made one by one by Hydra's run_job (%s)", number, reason)
-            returns = {job.idx: _prepare_with_run_job(launcher, job) for job in chunk}
+            returns, started = {job.idx: _prepare_with_run_job(launcher, job) for job in chunk}, {}
         else:
-            returns = _make_folders(launcher, chunk)
-    # Hydra's on_job_end callbacks have seen the jobs prepared by run_job already, when their folders were made.
+            returns, started = _make_folders(launcher, chunk)
+    # Hydra's on_job_end callbacks have seen the jobs prepared by run_job already, when their folders were made;
+    # those of the folders made in one pass (`started`) see them once the group has trained.
     pending = {
         idx: ret
         for idx, ret in returns.items()
@@ -215,16 +216,31 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
     )
     for idx, value in zip(members, values):
         returns[idx].return_value = value
+    _job_end(launcher, started, returns)
     return returns
 
 
-def _make_folders(launcher, chunk: list[Job]) -> dict[int, JobReturn]:
-    """The group's folders in one pass; a job whose config is refused, or whose folder this pass cannot name,
-    goes through run_job."""
-    from litlab.config.checks import check_run
-    from litlab.stacked.job_folders import make_folder, sweep_dir
+def _job_end(launcher, configs: dict[int, DictConfig], returns: dict[int, JobReturn]) -> None:
+    """Hydra's `on_job_end` callbacks for each job whose folder was made in one pass, as run_job calls them."""
+    if not configs:
+        return
+    before = HydraConfig.instance().cfg
+    try:
+        for idx, config in configs.items():
+            HydraConfig.instance().set_config(config)
+            launcher.hydra_context.callbacks.on_job_end(config=config, job_return=returns[idx])
+    finally:
+        HydraConfig.instance().cfg = before
 
-    returns = {}
+
+def _make_folders(launcher, chunk: list[Job]) -> tuple[dict[int, JobReturn], dict[int, DictConfig]]:
+    """The group's folders in one pass; a job whose config is refused, or whose folder this pass cannot name,
+    goes through run_job. Also the whole config of each job that Hydra callbacks saw start."""
+    from litlab.config.checks import check_run
+    from litlab.stacked.job_folders import job_callbacks, make_folder, sweep_dir
+
+    returns, configs = {}, {}
+    callbacks = job_callbacks(launcher.config)
     sweep = sweep_dir(launcher.config, chunk[0].config)
     for job in chunk:
         try:
@@ -240,7 +256,23 @@ def _make_folders(launcher, chunk: list[Job]) -> dict[int, JobReturn]:
             continue
         ret.return_value = _Pending(ret.cfg)
         returns[job.idx] = ret
-    return returns
+        if callbacks:
+            configs[job.idx] = _job_start(launcher, job, ret)
+    return returns, configs
+
+
+def _job_start(launcher, job: Job, ret: JobReturn) -> DictConfig:
+    """Hydra's `on_job_start` callbacks for a job whose folder was made in one pass, with its whole config."""
+    config = full_config(job.config, job.idx)
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.runtime.output_dir = ret.hydra_cfg.hydra.runtime.output_dir
+    before = HydraConfig.instance().cfg
+    try:
+        HydraConfig.instance().set_config(config)
+        launcher.hydra_context.callbacks.on_job_start(config=config, task_function=launcher.task_function)
+    finally:
+        HydraConfig.instance().cfg = before
+    return config
 
 
 def _prepare_with_run_job(launcher, job: Job) -> JobReturn:
