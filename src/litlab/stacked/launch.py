@@ -31,7 +31,7 @@ from litlab.stacked.compose_once import JobConfig, full_config
 from litlab.stacked.group_size import group_size
 from litlab.stacked.group_size import parse as parse_max_members
 from litlab.stacked.grouping import group_key, split, stackable_key, unstackable
-from litlab.stacked.phases import phase, report
+from litlab.stacked.phases import Clock, phase, report
 
 log = logging.getLogger("litlab.stacked")
 
@@ -69,6 +69,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
             for offset, overrides in enumerate(job_overrides)
         ]
     report("compositions", loader.compositions)  # Hydra's, within the compose phase
+    loader.clock, loader.compositions = Clock(), Clock()  # the next batch (Optuna's) counts its own
     derived = sum(job.config.derived for job in jobs)
     log.info(
         "%d job configs: %d derived from %d composition(s), %d composed in full",
