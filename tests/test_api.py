@@ -8,7 +8,8 @@ import sys
 
 import pytest
 import torch
-from conftest import QUICK, ROOT, needs_fashion, read_metrics
+from conftest import QUICK, needs_fashion, read_metrics
+from doc_pages import documentation
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
@@ -193,9 +194,9 @@ def test_mlflow_logger_puts_a_sweep_in_one_experiment(tmp_path):
 
 
 @needs_fashion
-def test_readme_python_examples_run(tmp_path, monkeypatch):
-    """The README's ```python blocks, as written, with every run shortened and its folder in tmp_path."""
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+def test_documented_python_examples_run(tmp_path, monkeypatch):
+    """The ```python blocks of README.md and the docs pages, as written, each run shortened, its folder in tmp_path."""
+    blocks = [block for page in documentation() for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)]
     assert blocks
     short = [
         "trainer.max_epochs=1",
@@ -205,10 +206,13 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
         *QUICK,
     ]
     train, sweep = api.train, api.sweep
-    monkeypatch.setattr(api, "train", lambda *o: train(*o, *short, f"hydra.run.dir={tmp_path / 'run'}"))
-    monkeypatch.setattr(api, "sweep", lambda *o, **k: sweep(*o, *short, f"hydra.sweep.dir={tmp_path / 'sweep'}", **k))
     names = {}
-    for block in blocks:
+    for number, block in enumerate(blocks):  # each block's runs in folders of their own
+        run, study = tmp_path / f"run{number}", tmp_path / f"sweep{number}"
+        monkeypatch.setattr(api, "train", lambda *o, run=run: train(*o, *short, f"hydra.run.dir={run}"))
+        monkeypatch.setattr(
+            api, "sweep", lambda *o, study=study, **k: sweep(*o, *short, f"hydra.sweep.dir={study}", **k)
+        )
         exec(block, names)
     assert names["result"].metrics["status"] == "completed" and len(names["result"].history) == 1
     assert len(names["study"].table) == 6 and list(names["study"].by_seed["runs"]) == ["3/3", "3/3"]
