@@ -5,6 +5,7 @@ had uncommitted changes), and the versions of Python, torch, Lightning and Hydra
 an entry under `resumed`, with the overrides given to the resume (`resumed_overrides`).
 """
 
+import functools
 import json
 import platform
 import subprocess
@@ -61,6 +62,7 @@ def resumed_overrides(output_dir: str | Path, overrides: list[str]) -> list[str]
     return [override for override in overrides if override not in first]
 
 
+@functools.cache  # once a process: a sweep of hundreds of jobs asks git once, not twice a job
 def _git() -> dict:
     """The commit of the checkout litlab runs from, when it is a git checkout."""
     source = Path(litlab.__file__).resolve().parent
