@@ -119,7 +119,12 @@ def scale(args, env: dict) -> dict:
             here.mkdir()
             train = [sys.executable, "train.py", "-m", *grid, *args.overrides]
             commands = {
-                "stacked": [*train, f"seed=range({args.seeds})", "hydra/launcher=stacked"],
+                "stacked": [
+                    *train,
+                    f"seed=range({args.seeds})",
+                    "hydra/launcher=stacked",
+                    "hydra.verbose=litlab.stacked.phases",  # the phase lines, logged at DEBUG
+                ],
                 "handwritten": [
                     sys.executable,
                     "scripts/handwritten_iris_grid.py",

@@ -3,9 +3,9 @@
     with phase("folders", len(jobs)):
         ...
 
-logs `phase folders: 0.412 s wall, 0.398 s cpu (200 jobs)` on the `litlab.stacked` logger when the block
-ends. CPU time is the process's (all threads), which moves less than wall time when other work shares the
-machine.
+logs `phase folders: 0.412 s wall, 0.398 s cpu (200 jobs)` at DEBUG on the `litlab.stacked.phases` logger
+when the block ends: `hydra.verbose=litlab.stacked.phases` shows them. CPU time is the process's (all
+threads), which moves less than wall time when other work shares the machine.
 """
 
 import logging
@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-log = logging.getLogger("litlab.stacked")
+log = logging.getLogger("litlab.stacked.phases")
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Clock:
 
 def report(name: str, clock: Clock, jobs: int | None = None) -> None:
     count = f" ({jobs} jobs)" if jobs is not None else ""
-    log.info("phase %s: %.3f s wall, %.3f s cpu%s", name, clock.wall, clock.cpu, count)
+    log.debug("phase %s: %.3f s wall, %.3f s cpu%s", name, clock.wall, clock.cpu, count)
 
 
 @contextmanager
