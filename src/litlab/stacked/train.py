@@ -7,6 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from litlab.stacked.loop import StackedLoop, attach_optimizers, build, device_for
 from litlab.stacked.member import Member
 from litlab.stacked.system import StackedSystem
+from litlab.stacked.writer import Writer
 
 log = logging.getLogger("litlab.stacked")
 
@@ -39,10 +40,13 @@ def _train(members: list[Member]) -> list[float | None]:
     values = {m.job: None for m in members}
     if not built:
         return list(values.values())
+    writer = None
     try:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
         loop = StackedLoop(built, stacked, blocks, device)
+        # Forked once the members are built: the writer's processes hold them as they are now.
+        loop.writer = writer = Writer(built)
         loop.fit()
         for member, value in zip(built, loop.test()):
             values[member.job] = value
@@ -51,4 +55,7 @@ def _train(members: list[Member]) -> list[float | None]:
         for member in built:
             if member.status in ("running", "completed"):
                 member.fail("failed", error=str(error))
+    finally:
+        if writer is not None:  # also on Ctrl-C and SIGTERM: every file sent is written before the exit
+            writer.close()
     return list(values.values())
