@@ -458,27 +458,30 @@ class StackedLoop:
             task.checkpoints.append((member.last_path, to_wire(contents)))
         return task
 
-    def _events(self, member: Member, upto: int) -> tuple[list, list]:
-        """The member's TensorBoard points of epochs [logged_upto, upto), and its rows of history.csv."""
+    def _events(self, member: Member, upto: int) -> tuple[list, tuple | None]:
+        """The member's TensorBoard points of epochs [logged_upto, upto), and its rows of history.csv:
+        (column names, rows), NaN where an epoch has no value."""
         history, m = self.history, member.index
-        events, rows = [], []
         index = history.index
         train = [c for c in history.columns if c.startswith(("train/", "params/"))]
+        train = [c for c in train if c not in self.errors[0] or self.errors[2][m]]
         val = history.columns_of("val/")
-        for epoch in range(member.logged_upto, upto):
-            if not history.trained[epoch]:
-                continue
-            row = history.host[epoch, m]
-            if self.lr_monitor:
-                lrs = {name: float(row[index[f"{LR}{g + 1}"]]) for g, name in enumerate(member.lr_names)}
+        lr_columns = [index[f"{LR}{g + 1}"] for g in range(len(member.lr_names))] if self.lr_monitor else []
+        epochs = [e for e in range(member.logged_upto, upto) if history.trained[e]]
+        if not epochs:
+            return [], None
+        names = ["epoch", *train, *val, *(member.lr_names if self.lr_monitor else [])]
+        table = history.host[epochs, m][:, [index[c] for c in train + val] + lr_columns].astype(float)
+        table[~history.validated[epochs], len(train) : len(train) + len(val)] = np.nan  # not logged then
+        events = []
+        for epoch, row in zip(epochs, table):
+            if lr_columns:
+                lrs = dict(zip(member.lr_names, row[len(train) + len(val) :].tolist()))
                 events.append((epoch * self.train_batches, history.lr_walltime[epoch], lrs))
-            else:
-                lrs = {}
-            columns = train + (val if history.validated[epoch] else [])
-            values = {c: float(row[index[c]]) for c in columns if c not in self.errors[0] or self.errors[2][m]}
+            logged = train + (val if history.validated[epoch] else [])
+            values = dict(zip(logged, row[: len(logged)].tolist()))
             events.append(((epoch + 1) * self.train_batches - 1, history.walltime[epoch], {**values, "epoch": epoch}))
-            rows.append({"epoch": epoch, **values, **lrs})
-        return events, rows
+        return events, (names, np.column_stack([np.array(epochs, dtype=float), table]))
 
     def last_values(self, m: int, upto: int) -> dict[str, float]:
         """Member m's latest value of every metric logged in epochs [0, upto), as its single run's metrics hold them."""

@@ -36,7 +36,7 @@ class Task:
 
     member: int
     events: list = field(default_factory=list)  # (step, walltime, {tag: value}) for the loggers
-    history: list = field(default_factory=list)  # rows of history.csv: {"epoch": e, tag: value, ...}
+    history: tuple | None = None  # (column names, rows) for history.csv: its metrics per epoch, NaN: none
     checkpoints: list = field(default_factory=list)  # (path, checkpoint with numpy leaves)
     remove: list = field(default_factory=list)  # checkpoint files replaced by the ones above
     metrics: dict | None = None  # metrics.json
@@ -156,6 +156,22 @@ class _Files:
 
     def __init__(self, members: list):
         self.members = members
+        self.rows: dict[int, np.ndarray] = {}  # member -> its history rows so far
+
+    def _history(self, member, names: list[str], rows: np.ndarray) -> None:
+        """Rows appended to history.csv; history.npy rewritten with all of them (what the sweep report reads:
+        a thousandth of the time of parsing the CSV)."""
+        so_far = self.rows.get(member.index)
+        self.rows[member.index] = rows if so_far is None else np.concatenate([so_far, rows])
+        path = member.output_dir / "history.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(names)
+            writer.writerows([int(row[0]), *("" if np.isnan(v) else repr(float(v)) for v in row[1:])] for row in rows)
+        table = np.rec.fromarrays(self.rows[member.index].T, names=names)
+        np.save(member.output_dir / "history.npy", table)
 
     def write(self, task: Task) -> None:
         from litlab.checkpoints import AtomicCheckpointIO
@@ -170,8 +186,8 @@ class _Files:
             Path(path).unlink(missing_ok=True)
         for step, walltime, values in task.events:
             _log_metrics(member.loggers, values, step, walltime)
-        if task.history:
-            _append_history(member.output_dir / "history.csv", task.history)
+        if task.history is not None:
+            self._history(member, *task.history)
         if task.grid is not None:
             _log_grid(member.loggers, *task.grid)
         if task.hparams is not None:
@@ -212,16 +228,6 @@ def _flush(logger) -> None:
     experiment = _tensorboard(logger)
     if experiment is not None:
         experiment.flush()
-
-
-def _append_history(path: Path, rows: list[dict]) -> None:
-    columns = list(rows[0])
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
 
 
 def _log_grid(loggers: list, images: np.ndarray, predicted: np.ndarray, labels: np.ndarray, names, step) -> None:
