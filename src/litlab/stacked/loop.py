@@ -38,7 +38,7 @@ from litlab.stacked.optimizers import Block, form_blocks
 from litlab.stacked.progress import Position
 from litlab.stacked.snapshot import Best, HostState, moment
 from litlab.stacked.system import StackedSystem
-from litlab.stacked.writer import Task, Writer, to_wire
+from litlab.stacked.writer import Task, Writer
 
 log = logging.getLogger("litlab.stacked")
 
@@ -447,7 +447,7 @@ class StackedLoop:
             if self._best_host is None:  # one copy of the best state to the host per round of writes
                 self._best_host = self.best.host()
             contents = member.checkpoint_contents(self._best_host, self.blocks, moment_, path, score)
-            task.checkpoints.append((path, to_wire(contents)))
+            task.checkpoints.append((path, contents))
             if member.best_path and member.best_path != path:
                 task.remove.append(member.best_path)
             member.best_path, member.best_epoch = path, epoch
@@ -455,7 +455,7 @@ class StackedLoop:
         if host_now is not None and last is not None and (member.save_last or last.position.moment == "interrupted"):
             best = score if member.best_path else None
             contents = member.checkpoint_contents(host_now, self.blocks, last, member.best_path, best, member.last_path)
-            task.checkpoints.append((member.last_path, to_wire(contents)))
+            task.checkpoints.append((member.last_path, contents))
         return task
 
     def _events(self, member: Member, upto: int) -> tuple[list, tuple | None]:
@@ -478,9 +478,12 @@ class StackedLoop:
             if lr_columns:
                 lrs = dict(zip(member.lr_names, row[len(train) + len(val) :].tolist()))
                 events.append((epoch * self.train_batches, history.lr_walltime[epoch], lrs))
-            logged = train + (val if history.validated[epoch] else [])
-            values = dict(zip(logged, row[: len(logged)].tolist()))
-            events.append(((epoch + 1) * self.train_batches - 1, history.walltime[epoch], {**values, "epoch": epoch}))
+            # Lightning logs the validation's metrics and the training epoch's in two calls, each with the epoch.
+            step, walltime = (epoch + 1) * self.train_batches - 1, history.walltime[epoch]
+            if history.validated[epoch]:
+                values = dict(zip(val, row[len(train) : len(train) + len(val)].tolist()))
+                events.append((step, walltime, {**values, "epoch": epoch}))
+            events.append((step, walltime, {**dict(zip(train, row[: len(train)].tolist())), "epoch": epoch}))
         return events, (names, np.column_stack([np.array(epochs, dtype=float), table]))
 
     def last_values(self, m: int, upto: int) -> dict[str, float]:

@@ -63,8 +63,11 @@ class Member:
         return Path(self.cfg.paths.output_dir)
 
     # -- set-up ------------------------------------------------------------------------------------
-    def open(self, group: list[int]) -> None:
-        """The member's log file, loggers and checkpoint settings; run.json saying it ran stacked."""
+    def open(self, group: list[int], provenance: dict | None = None) -> dict:
+        """The member's log file, loggers and checkpoint settings; run.json saying it ran stacked.
+
+        `provenance`: another member's run.json, whose versions and commit this one shares (asking git once
+        per group, not per member). Its own run.json, which can serve as such."""
         from litlab.provenance import write_run_info
 
         self.log = logging.getLogger(f"litlab.job.{self.job}")
@@ -79,10 +82,14 @@ class Member:
             self.checkpoint = instantiate(checkpoint)
             self.initial_kth_value = self.checkpoint.kth_value
             self.save_last = bool(checkpoint.get("save_last"))
-        path = write_run_info(self.output_dir, self.overrides)
-        info = json.loads(path.read_text())
+        path = self.output_dir / "run.json"
+        if provenance is None or "resumed" in provenance or path.exists():
+            info = json.loads(write_run_info(self.output_dir, self.overrides).read_text())
+        else:
+            info = {**provenance, "overrides": self.overrides}
         info["stacked"] = {"group": group, "members": len(group)}  # the jobs trained with this one, as one model
         path.write_text(json.dumps(info, indent=2) + "\n")
+        return info
 
     def close(self) -> None:
         self.log.removeHandler(self.log_file)

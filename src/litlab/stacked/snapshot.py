@@ -8,13 +8,12 @@ a block at a moment (the optimizer's hyperparameters and scalar state such as Ad
 state, Lightning's loop progress) is kept per validation and block (`Moment`), for as long as some member's
 best refers to that validation.
 
-`HostState` is the stack, or the best copy, and the blocks' moments on the host (numpy arrays): a member's
-checkpoint is cut out of it (rows) when its file is written.
+`HostState` is the stack, or the best copy, on the host (copies): a member's checkpoint is cut out of it
+(views of its rows) when its file is written.
 """
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -89,25 +88,25 @@ class Best:
 
     def host(self) -> "HostState":
         return HostState(
-            [_numpy(w) for w in self.weights],
-            {key: _numpy(value) for key, value in self.state.items()},
+            [_host(w) for w in self.weights],
+            {key: _host(value) for key, value in self.state.items()},
         )
 
 
 class HostState:
     """Stacked weights (N, ...) and per-number optimizer state on the host, to cut members' checkpoints from."""
 
-    def __init__(self, weights: list[np.ndarray], state: dict[tuple[int, int, str], np.ndarray]):
+    def __init__(self, weights: list[torch.Tensor], state: dict[tuple[int, int, str], torch.Tensor]):
         self.weights, self.state = weights, state
 
     @classmethod
     def now(cls, stacked: list[nn.Parameter], blocks: list[Block]) -> "HostState":
         state = {
-            (b, i, key): _numpy(value)
+            (b, i, key): _host(value)
             for b, block in enumerate(blocks)
             for (i, key), value in per_number_state(block).items()
         }
-        return cls([_numpy(p) for p in stacked], state)
+        return cls([_host(p) for p in stacked], state)
 
     def optimizer(self, blocks: list[Block], b: int, member: int, moment: Moment) -> dict:
         """Member `member`'s optimizer state_dict, as its own optimizer would give it, from block `b`'s rows."""
@@ -126,6 +125,6 @@ def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.view(-1, *[1] * (like.dim() - 1))
 
 
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A host copy (the live tensor goes on changing while the files are written)."""
-    return tensor.detach().to("cpu", copy=True).numpy()
+def _host(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy on the host (the live tensor goes on changing while the files are written)."""
+    return tensor.detach().to("cpu", copy=True)

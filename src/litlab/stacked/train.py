@@ -23,8 +23,9 @@ def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]
         )
         for idx, cfg, hydra_cfg in jobs
     ]
+    provenance = None
     for member in members:
-        member.open(group)
+        provenance = member.open(group, provenance)
         log.addHandler(member.log_file)  # the group's lines go into every member's train.log too
     try:
         return _train(members)
