@@ -374,3 +374,28 @@ def test_optuna_batches_of_trials_train_stacked(tmp_path):
     assert len(table) == 6 and (table["status"] == "completed").all()
     best = OmegaConf.load(tmp_path / "search" / "optimization_results.yaml")
     assert best.best_value == pytest.approx(table["val/acc"].max())  # the members' values reached Optuna
+
+
+def test_image_members_get_the_prediction_grid_and_a_progress_bar(tmp_path, run_in_process):
+    """Image classifiers: each member's TensorBoard holds the test predictions' grid at the last step, drawn
+    without a matplotlib figure; the group's progress bar shows epochs, members and their speed."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = run_in_process(
+        "-m",
+        "data=digits",
+        "model=softmax",
+        "seed=0,1",
+        "trainer.max_epochs=2",
+        *NO_REPORT,
+        "hydra/launcher=stacked",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2/2 epochs" in result.stdout + result.stderr and "member-samples/s" in result.stdout + result.stderr
+    for job in ("0", "1"):
+        events = EventAccumulator(str(tmp_path / job / "tensorboard"), size_guidance={"images": 0})
+        events.Reload()
+        (grid,) = events.Images("test/predictions")
+        assert grid.step == max(e.step for e in events.Scalars("epoch"))  # the step the test metrics are logged at
+        assert grid.width > 300 and grid.height > 200

@@ -240,7 +240,7 @@ def _log_grid(loggers: list, images: np.ndarray, predicted: np.ndarray, labels: 
     """Test images in a grid, each framed green (right) or red (wrong) under "predicted / true" (PIL: a few ms)."""
     from PIL import Image, ImageDraw
 
-    columns, pad, caption = 6, 4, 22
+    columns, pad, caption = 6, 4, 26
     count, height, width = images.shape[0], images.shape[-2], images.shape[-1]
     scale = max(1, 56 // max(height, width))
     cell_w, cell_h = width * scale + 2 * pad, height * scale + 2 * pad + caption
