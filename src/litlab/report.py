@@ -549,15 +549,17 @@ def _legend_entries(count: int, most: int = 12) -> set[int]:
 def _to_tensorboard(folder: Path, figures: list, markdown: str) -> None:
     """The figures and the table as one TensorBoard run beside the jobs' own runs."""
     import matplotlib.pyplot as plt
-    import numpy as np
     from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(folder))
     writer.add_text("sweep/report", markdown)
-    for path, _ in figures:  # the PNG already drawn (drawing the figure again costs as much as the report)
+    for path, _ in figures:  # the PNG files as they are: drawing or encoding them again costs seconds
         with Image.open(path) as image:
-            writer.add_image(f"sweep/{path.stem}", np.asarray(image.convert("RGB")), dataformats="HWC")
+            width, height = image.size
+        png = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=path.read_bytes())
+        writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=f"sweep/{path.stem}", image=png)]))
     writer.close()
     for _, figure in figures:
         plt.close(figure)
