@@ -399,3 +399,44 @@ def test_image_members_get_the_prediction_grid_and_a_progress_bar(tmp_path, run_
         (grid,) = events.Images("test/predictions")
         assert grid.step == max(e.step for e in events.Scalars("epoch"))  # the step the test metrics are logged at
         assert grid.width > 300 and grid.height > 200
+
+
+def test_a_stacked_training_epoch_reads_nothing_back_from_the_device(make_cfg, tmp_path, monkeypatch):
+    """Divergence, the epoch's metrics and the best checkpoints stay on the device during an epoch: no operator
+    that waits for it (test_host_reads.py's count) runs in a training epoch of the stacked loop."""
+    from test_host_reads import CountHostReads
+
+    from litlab.stacked.loop import StackedLoop
+    from litlab.stacked.member import Member
+    from litlab.stacked.train import _train
+
+    counter, per_epoch = CountHostReads(), []
+    train_epoch = StackedLoop._train_epoch
+
+    def counted(self):
+        before = counter.reads
+        values = train_epoch(self)
+        per_epoch.append(counter.reads - before)
+        return values
+
+    monkeypatch.setattr(StackedLoop, "_train_epoch", counted)
+    members = []
+    for job in range(3):
+        (tmp_path / str(job)).mkdir()
+        # Divergence checked every 2 steps: a single run reads the losses that often; the stacked loop never does.
+        overrides = [
+            "experiment=iris_optimizers",
+            f"seed={job}",
+            "trainer.max_epochs=3",
+            "callbacks.divergence.check_every=2",
+        ]
+        cfg = make_cfg(*overrides, f"paths.output_dir={tmp_path / str(job)}")
+        members.append(Member(job=job, cfg=cfg, overrides=overrides))
+    for member in members:
+        member.open([0, 1, 2])
+    with counter:
+        values = _train(members)
+    for member in members:
+        member.close()
+    assert per_epoch == [0, 0, 0] and all(v is not None for v in values)
+    assert all(read_metrics(tmp_path / str(job))["status"] == "completed" for job in range(3))
