@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -180,10 +179,6 @@ class Member:
     def fail(self, status: str, **record) -> None:
         self.status = status
         write_metrics(self.cfg, {"status": status, **record})
-
-
-def finite_or_none(value: float) -> float | None:
-    return None if value is None or np.isnan(value) else float(value)
 
 
 def _is_checkpoint(target: str | None) -> bool:
