@@ -35,12 +35,20 @@ def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]
             member.close()
 
 
+def _stepping(cfg) -> str:
+    """What decides how a member's optimizer steps (optimizers.py forms blocks of equal neighbours)."""
+    return OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, ["optimizer", "scheduler", "regularization"]), resolve=True)
+
+
 def _train(members: list[Member]) -> list[float | None]:
     device = device_for(members[0].cfg.accelerator.get("accelerator", "auto"))
     built, generators = build(members, device)
     values = {m.job: None for m in members}
     if not built:
         return list(values.values())
+    # Members that step alike side by side in the stack: they form one block (one optimizer step) each.
+    order = sorted(range(len(built)), key=lambda i: _stepping(built[i].cfg))
+    built, generators = [built[i] for i in order], [generators[i] for i in order]
     writer = None
     try:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
