@@ -235,7 +235,7 @@ class StackedLoop:
         previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
         log.info(
             "training jobs %s as one model on %s, with %d optimizer(s) (hydra/launcher=stacked)",
-            ", ".join(str(m.job) for m in self.members),
+            ", ".join(str(job) for job in sorted(m.job for m in self.members)),
             self.device,
             len(self.blocks),
         )
