@@ -146,3 +146,41 @@ def test_tensorboard_links_are_named_after_the_settings_within_255_bytes(tmp_pat
     assert all((tmp_path / "tensorboard" / name / "events.out.tfevents.1.host").exists() for name in names)
     link_runs(tmp_path, *load_runs(tmp_path))  # written again (a later report): the same links
     assert sorted(p.name for p in (tmp_path / "tensorboard").iterdir()) == names
+
+
+def test_a_large_stacked_sweep_reads_its_history_files_and_prints_no_tensorboard_lines(tmp_path, caplog):
+    """120 jobs (12 learning rates x 10 seeds) leaving history.npy as a stacked sweep's writer does, and three
+    single runs with TensorBoard events only: the curves come from both, TensorBoard's loader says nothing,
+    and the learning curves are drawn as a mean and a band per setting, not 120 lines."""
+    import logging
+
+    import matplotlib
+    import numpy as np
+    from torch.utils.tensorboard import SummaryWriter
+
+    from litlab.report import _curves_figure
+
+    epochs = np.arange(20.0)
+    for num in range(123):
+        lr, seed = 10 ** (-3 + num // 10 / 4), num % 10
+        folder = job(tmp_path, num, [f"optimizer.lr={lr:.4g}", f"seed={seed}"], {"status": "completed", "epochs": 20})
+        loss = np.exp(-lr * epochs) + 0.01 * seed
+        if num < 120:
+            table = np.rec.fromarrays([epochs, loss, loss + 0.1], names=["epoch", "train/loss", "val/loss"])
+            np.save(folder / "history.npy", table)
+        else:  # a single run's folder: its curves are in its TensorBoard events
+            writer = SummaryWriter(str(folder / "tensorboard"))
+            for epoch, value in zip(epochs, loss):
+                writer.add_scalar("epoch", epoch, int(epoch) * 5 + 4)
+                writer.add_scalar("train/loss", value, int(epoch) * 5 + 4)
+            writer.close()
+    caplog.set_level(logging.INFO)
+    write_report(tmp_path, echo=False)
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("tensorboard")]
+    assert learning_curves(tmp_path / "121")["train/loss"].to_dict()[3] == pytest.approx(np.exp(-3) + 0.01, rel=1e-5)
+    assert learning_curves(tmp_path / "7")["val/loss"].to_dict()[0] == pytest.approx(1 + 0.07 + 0.1)
+    matplotlib.use("Agg")
+    table, swept = load_runs(tmp_path)
+    figure = _curves_figure(tmp_path, table, swept)
+    assert "mean and min-max band over seed" in figure._suptitle.get_text()
+    assert len(figure.axes[0].lines) == 13  # one mean line per learning rate

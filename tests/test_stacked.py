@@ -46,6 +46,30 @@ def assert_same_metrics(basic_dir, stacked_dir, jobs: int) -> None:
             basic_dir / job / ".hydra" / "config.yaml"
         ).read_text()
         assert_same_checkpoints(basic_dir / job, stacked_dir / job)
+        assert_same_tensorboard(basic_dir / job, stacked_dir / job)
+
+
+def tensorboard_points(run_dir) -> dict:
+    """{tag: [(step, value), ...]} of the scalars in a run's TensorBoard events, in step order."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    events = EventMultiplexer()
+    events.AddRunsFromDirectory(str(run_dir / "tensorboard"))
+    events.Reload()
+    points = {}
+    for run, tags in events.Runs().items():
+        for tag in tags["scalars"]:
+            points.setdefault(tag, []).extend((e.step, e.value) for e in events.Scalars(run, tag))
+    return {tag: sorted(values) for tag, values in points.items()}
+
+
+def assert_same_tensorboard(single_dir, member_dir) -> None:
+    """The member's TensorBoard scalars are its single run's: the same tags, at the same steps, the same values."""
+    single, member = tensorboard_points(single_dir), tensorboard_points(member_dir)
+    assert set(member) == set(single), set(member) ^ set(single)
+    for tag, points in single.items():
+        assert [step for step, _ in member[tag]] == [step for step, _ in points], tag
+        assert [v for _, v in member[tag]] == pytest.approx([v for _, v in points], rel=1e-4, abs=1e-6), tag
 
 
 def assert_same_checkpoints(single_dir, member_dir) -> None:
@@ -278,6 +302,53 @@ def test_sigterm_then_resume_continues_a_member_as_its_single_run(tmp_path):
     assert len(json.loads((sweep_dir / "1" / "run.json").read_text())["resumed"]) == 1
 
 
+def test_sigkill_after_a_write_interval_leaves_whole_checkpoints_that_resume(tmp_path, run_in_process):
+    """The writer writes every member's files each `write_interval` seconds: a SIGKILL leaves each member a
+    loadable last.ckpt and the best checkpoint it names, its metrics so far in history.csv, and `resume=`
+    continues it to the end."""
+    sweep_dir = tmp_path / "sweep"
+    args = [
+        "experiment=iris_optimizers",
+        "optimizer=sgd,adam",
+        "trainer.max_epochs=100000",
+        "callbacks.model_checkpoint.write_interval=0.5",
+        *QUICK,
+        *NO_REPORT,
+        "hydra/launcher=stacked",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "-m", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lasts = [sweep_dir / member / "checkpoints" / "last.ckpt" for member in ("0", "1")]
+    deadline = time.monotonic() + 240
+    while not all(last.exists() for last in lasts):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-2000:]
+        time.sleep(0.2)
+    time.sleep(1.5)  # more writes, possibly one under way
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    time.sleep(1.5)  # the writer's processes finish what they were sent, then see their parent gone
+    for member, last in zip(("0", "1"), lasts):
+        checkpoint = torch.load(last, weights_only=False)
+        assert checkpoint["global_step"] > 0 and "network.net.1.weight" in checkpoint["state_dict"]
+        assert checkpoint["optimizer_states"] and checkpoint["loops"]["fit_loop"]
+        state = next(v for k, v in checkpoint["callbacks"].items() if "Checkpoint" in k)
+        best = torch.load(state["best_model_path"], weights_only=False)
+        assert best["global_step"] <= checkpoint["global_step"]
+        history = pd.read_csv(sweep_dir / member / "history.csv")
+        assert len(history) >= 1 and history["epoch"].is_monotonic_increasing
+
+    epochs = torch.load(lasts[1], weights_only=False)["epoch"] + 2
+    resumed = run_in_process(f"resume={sweep_dir / '1'}", f"trainer.max_epochs={epochs}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert read_metrics(sweep_dir / "1")["status"] == "completed"
+
+
 def test_a_stacked_checkpoint_without_loop_state_is_refused_by_resume(tmp_path):
     """Stacked checkpoints written before they carried Lightning's loop state cannot be resumed: said in one line."""
     from litlab.checkpoints import resume_checkpoint
@@ -307,3 +378,69 @@ def test_optuna_batches_of_trials_train_stacked(tmp_path):
     assert len(table) == 6 and (table["status"] == "completed").all()
     best = OmegaConf.load(tmp_path / "search" / "optimization_results.yaml")
     assert best.best_value == pytest.approx(table["val/acc"].max())  # the members' values reached Optuna
+
+
+def test_image_members_get_the_prediction_grid_and_a_progress_bar(tmp_path, run_in_process):
+    """Image classifiers: each member's TensorBoard holds the test predictions' grid at the last step, drawn
+    without a matplotlib figure; the group's progress bar shows epochs, members and their speed."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = run_in_process(
+        "-m",
+        "data=digits",
+        "model=softmax",
+        "seed=0,1",
+        "trainer.max_epochs=2",
+        *NO_REPORT,
+        "hydra/launcher=stacked",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2/2 epochs" in result.stdout + result.stderr and "member-samples/s" in result.stdout + result.stderr
+    for job in ("0", "1"):
+        events = EventAccumulator(str(tmp_path / job / "tensorboard"), size_guidance={"images": 0})
+        events.Reload()
+        (grid,) = events.Images("test/predictions")
+        assert grid.step == max(e.step for e in events.Scalars("epoch"))  # the step the test metrics are logged at
+        assert grid.width > 300 and grid.height > 200
+
+
+def test_a_stacked_training_epoch_reads_nothing_back_from_the_device(make_cfg, tmp_path, monkeypatch):
+    """Divergence, the epoch's metrics and the best checkpoints stay on the device during an epoch: no operator
+    that waits for it (test_host_reads.py's count) runs in a training epoch of the stacked loop."""
+    from test_host_reads import CountHostReads
+
+    from litlab.stacked.loop import StackedLoop
+    from litlab.stacked.member import Member
+    from litlab.stacked.train import _train
+
+    counter, per_epoch = CountHostReads(), []
+    train_epoch = StackedLoop._train_epoch
+
+    def counted(self):
+        before = counter.reads
+        values = train_epoch(self)
+        per_epoch.append(counter.reads - before)
+        return values
+
+    monkeypatch.setattr(StackedLoop, "_train_epoch", counted)
+    members = []
+    for job in range(3):
+        (tmp_path / str(job)).mkdir()
+        # Divergence checked every 2 steps: a single run reads the losses that often; the stacked loop never does.
+        overrides = [
+            "experiment=iris_optimizers",
+            f"seed={job}",
+            "trainer.max_epochs=3",
+            "callbacks.divergence.check_every=2",
+        ]
+        cfg = make_cfg(*overrides, f"paths.output_dir={tmp_path / str(job)}")
+        members.append(Member(job=job, cfg=cfg, overrides=overrides))
+    for member in members:
+        member.open([0, 1, 2])
+    with counter:
+        values = _train(members)
+    for member in members:
+        member.close()
+    assert per_epoch == [0, 0, 0] and all(v is not None for v in values)
+    assert all(read_metrics(tmp_path / str(job))["status"] == "completed" for job in range(3))

@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import socket
+import warnings
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -84,14 +85,16 @@ def load_runs(sweep_dir: str | Path):
             f"{sweep_dir}: no job folders (each with .hydra/overrides.yaml); give the folder of "
             "a multirun, e.g. outputs/multirun/DATE/TIME"
         )
-    parser = OverridesParser.create()
+    parser, parsed = OverridesParser.create(), {}
     rows, override_keys = [], []
     for job in jobs:
-        overrides = parser.parse_overrides(list(OmegaConf.load(job / ".hydra" / "overrides.yaml")))
         row = {"job": job.name}
-        for override in overrides:
-            key = override.get_key_element().lstrip("+~")
-            row[key] = override.get_value_element_as_str()
+        for text in _load_yaml(job / ".hydra" / "overrides.yaml") or []:
+            if text not in parsed:  # the jobs of a sweep share their override strings: each is parsed once
+                override = parser.parse_overrides([text])[0]
+                parsed[text] = (override.get_key_element().lstrip("+~"), override.get_value_element_as_str())
+            key, value = parsed[text]
+            row[key] = value
             if key not in override_keys:
                 override_keys.append(key)
         row.update(_read_metrics(job))
@@ -108,6 +111,14 @@ def load_runs(sweep_dir: str | Path):
     if "error" in table:
         columns.append("error")  # in report.csv; the Markdown lists it under the table
     return table[[c for c in columns if c in table]], swept
+
+
+def _load_yaml(path: Path):
+    """A small YAML file (a job's overrides.yaml), read with PyYAML's C loader: OmegaConf takes 10 ms per file."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(), Loader=loader)
 
 
 def _same_as_loss(table, metric: str) -> bool:
@@ -195,7 +206,13 @@ def grouped_over(table, swept: list[str], over: tuple[str, ...] = (SEED,)):
 
 # -- reading the learning curves -------------------------------------------------------------------
 def learning_curves(job: Path) -> dict:
-    """{"train/loss": Series by epoch, "val/loss": ...} from the run's TensorBoard events or metrics.csv."""
+    """{"train/loss": Series by epoch, "val/loss": ...} from the run's history.csv (a stacked member's),
+    its TensorBoard events or the CSV logger's metrics.csv."""
+    import pandas as pd
+
+    history = _history_curves(job)
+    if history is not None:
+        return {tag: pd.Series(values, index=epochs) for tag, (epochs, values) in history.items()}
     events = sorted({p.parent for p in job.rglob("events.out.tfevents.*")})
     if events:
         return _tensorboard_curves(events[0])
@@ -203,12 +220,48 @@ def learning_curves(job: Path) -> dict:
     return _csv_curves(csvs[0]) if csvs else {}
 
 
+def _history_curves(job: Path) -> dict | None:
+    """{tag: (epochs, values)} of the CURVES from a job's history.npy or history.csv (a stacked member's
+    metrics per epoch), as numpy arrays, epochs without a value left out; None when it has neither.
+
+    history.npy is read first: parsing 1,000 CSV files would take longer than the whole report may."""
+    import numpy as np
+
+    if (job / "history.npy").exists():
+        table = np.load(job / "history.npy")
+        columns = {name: table[name] for name in table.dtype.names}
+    elif (job / "history.csv").exists():
+        import csv
+
+        with open(job / "history.csv", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, [])
+            rows = list(reader)
+        columns = {name: np.array([float(r[i]) if r[i] else np.nan for r in rows]) for i, name in enumerate(header)}
+    else:
+        return None
+    if "epoch" not in columns:
+        return {}
+    curves = {}
+    for tag in CURVES:
+        if tag in columns:
+            kept = ~np.isnan(columns[tag])
+            curves[tag] = (columns["epoch"][kept].astype(int), columns[tag][kept])
+    return curves
+
+
 def _tensorboard_curves(folder: Path) -> dict:
     import pandas as pd
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0: keep every point
-    events.Reload()
+    quiet = logging.getLogger("tensorboard")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # its loader logs a line per file it reads ("No path found after ...")
+    try:
+        events.Reload()
+    finally:
+        quiet.setLevel(level)
     tags = events.Tags()["scalars"]
     if "epoch" not in tags:
         return {}
@@ -356,7 +409,7 @@ def _figures(sweep_dir: Path, table, swept: list[str]) -> list:
             figures.append((sweep_dir / f"metrics_vs_{_filename(key)}.png", _metrics_figure(table, swept, key)))
     figures.append((sweep_dir / "learning_curves.png", _curves_figure(sweep_dir, table, swept)))
     for path, figure in figures:
-        figure.savefig(path, dpi=110, bbox_inches="tight")
+        figure.savefig(path, dpi=110)  # the constrained layout fits them: "tight" would draw each twice
     return figures
 
 
@@ -467,27 +520,45 @@ def _scale(set_scale, values) -> None:
         set_scale("symlog", linthresh=min(positive))
 
 
+MANY_LINES = 30  # more jobs than this, with repeats of a setting: its mean and spread, not a line per job
+
+
 def _curves_figure(sweep_dir: Path, table, swept: list[str]):
+    """Train and val loss per epoch: a line per job, or with many jobs, per setting the mean over its
+    repeats (seeds, folds) and a band from their minimum to their maximum."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(6.2 * len(CURVES), 4.2), squeeze=False, layout="constrained")
     others = [k for k in swept if k not in REPEATS]
-    colors = {}
+    settings: dict[tuple, list] = {}  # setting -> [(row, curves)]
+    for row in table.to_dict("records"):
+        settings.setdefault(tuple(row[k] for k in others), []).append((row, _curve_arrays(sweep_dir / str(row["job"]))))
+    spread = len(table) > MANY_LINES and any(len(jobs) > 1 for jobs in settings.values())
+    colors = _colors(len(settings))
     values = {tag: [] for tag in CURVES}
-    for _, row in table.iterrows():
-        curves = learning_curves(sweep_dir / str(row["job"]))
-        setting = tuple(row[k] for k in others)
-        first = setting not in colors
-        color = colors.setdefault(setting, f"C{len(colors) % 10}")  # the seeds of one setting share a color
-        label = ", ".join(f"{k}={_cell(row[k])}" for k in others) or f"job {row['job']}"
-        if row["status"] != "completed":
-            label += f" ({row['status']})"
-        elif not first:
-            label = None  # one legend entry per setting, its seeds drawn in the same color
+    shown = _legend_entries(len(settings))
+    for s, (setting, jobs) in enumerate(settings.items()):
+        name = ", ".join(f"{k}={_cell(v)}" for k, v in zip(others, setting)) or None
         for ax, tag in zip(axes.flat, CURVES):
-            if tag in curves:
-                ax.plot(curves[tag].index, curves[tag].values, color=color, alpha=0.8, label=label)
-                values[tag] += list(curves[tag].values)
+            if spread:
+                done = [curves[tag] for row, curves in jobs if tag in curves and row["status"] == "completed"]
+                if done:
+                    epochs, mean, low, high = _mean_and_range(done)
+                    ax.plot(epochs, mean, color=colors[s], label=name if s in shown else None, linewidth=1.2)
+                    ax.fill_between(epochs, low, high, color=colors[s], alpha=0.2, linewidth=0)
+                    values[tag] += list(mean)  # the axis' scale follows the means
+                continue
+            for j, (row, curves) in enumerate(jobs):
+                if tag not in curves:
+                    continue
+                label = name or f"job {row['job']}"
+                if row["status"] != "completed":
+                    label += f" ({row['status']})"
+                elif j > 0 or s not in shown:
+                    label = None  # one legend entry per setting, its repeats drawn in the same color
+                epochs, points = curves[tag]
+                ax.plot(epochs, points, color=colors[s], alpha=0.8, label=label)
+                values[tag] += list(points)
     for ax, tag in zip(axes.flat, CURVES):
         ax.set_title(tag)
         ax.set_xlabel("epoch")
@@ -496,22 +567,67 @@ def _curves_figure(sweep_dir: Path, table, swept: list[str]):
     if handles:
         fig.legend(handles, labels, loc="outside right center", fontsize=7)
     repeats = [REPEATS[k] for k in REPEATS if k in swept]
-    fig.suptitle(
-        f"learning curves of {len(table)} runs"
-        + (f" (one color per setting, a line per {' and '.join(repeats)})" if repeats else "")
-    )
+    if spread:
+        how = f" (per setting: mean and min-max band over {' and '.join(repeats) or 'its runs'}"
+        how += f"; {len(shown)} of {len(settings)} settings named)" if len(shown) < len(settings) else ")"
+    else:
+        how = f" (one color per setting, a line per {' and '.join(repeats)})" if repeats else ""
+    fig.suptitle(f"learning curves of {len(table)} runs" + how)
     return fig
+
+
+def _curve_arrays(job: Path) -> dict:
+    """{tag: (epochs, values)} of a job: from its history file if it has one, else what `learning_curves` finds."""
+    history = _history_curves(job)
+    if history is not None:
+        return history
+    return {tag: (series.index.to_numpy(), series.to_numpy()) for tag, series in learning_curves(job).items()}
+
+
+def _mean_and_range(curves: list[tuple]) -> tuple:
+    """Per epoch, the mean, minimum and maximum of several curves (epochs some of them lack left out)."""
+    import numpy as np
+
+    epochs = np.unique(np.concatenate([e for e, _ in curves]))
+    table = np.full((len(curves), len(epochs)), np.nan)
+    for i, (e, v) in enumerate(curves):
+        table[i, np.searchsorted(epochs, e)] = v
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every curve is NaN
+        return epochs, np.nanmean(table, 0), np.nanmin(table, 0), np.nanmax(table, 0)
+
+
+def _colors(count: int) -> list:
+    """Up to 10 settings: the default color cycle; more: a sequential colormap, in the settings' order."""
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    return [cmap(i / (count - 1)) for i in range(count)]
+
+
+def _legend_entries(count: int, most: int = 12) -> set[int]:
+    """The settings named in the legend: all up to `most`, else `most` of them evenly spaced (first and last)."""
+    if count <= most:
+        return set(range(count))
+    return {round(i * (count - 1) / (most - 1)) for i in range(most)}
 
 
 def _to_tensorboard(folder: Path, figures: list, markdown: str) -> None:
     """The figures and the table as one TensorBoard run beside the jobs' own runs."""
     import matplotlib.pyplot as plt
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(folder))
     writer.add_text("sweep/report", markdown)
-    for path, figure in figures:
-        writer.add_figure(f"sweep/{path.stem}", figure, close=True)
+    for path, _ in figures:  # the PNG files as they are: drawing or encoding them again costs seconds
+        with Image.open(path) as image:
+            width, height = image.size
+        png = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=path.read_bytes())
+        writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=f"sweep/{path.stem}", image=png)]))
     writer.close()
     for _, figure in figures:
         plt.close(figure)

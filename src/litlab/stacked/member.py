@@ -1,8 +1,10 @@
-"""One job of a stacked group: its config, its system, and everything its run folder receives.
+"""One job of a stacked group: its config, its system, and the contents of what its run folder receives.
 
-What a single run's Trainer and callbacks write, written here for one member: TensorBoard scalars (at the
-steps Lightning uses) and HParams, `checkpoints/` (the best by the monitored metric and `last.ckpt`, as
-ordinary single-model Lightning checkpoints), `metrics.json`, `run.json` and lines in `train.log`.
+What a single run's Trainer and callbacks write, for one member: TensorBoard scalars (at the steps and
+with the tags Lightning uses) and HParams, `checkpoints/` (the best by the monitored metric and
+`last.ckpt`, as ordinary single-model Lightning checkpoints), `metrics.json`, `run.json`, `history.csv`
+(its metrics per epoch, which the sweep report reads) and lines in `train.log`. The contents are made
+here from the group's history and state on the host (history.py, snapshot.py); writer.py writes them.
 
 A checkpoint is what the single run's would be at the same moment: the weights, the optimizer and
 scheduler states, Lightning's loop progress (progress.py) and the ModelCheckpoint and Resumable callbacks'
@@ -21,11 +23,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from litlab.checkpoints import AtomicCheckpointIO
-from litlab.record import log_hparams, number, print_summary, write_metrics
+from litlab.record import print_summary, write_metrics
 from litlab.stacked.optimizers import Block
-from litlab.stacked.progress import Position
-from litlab.stacked.snapshot import Held, Snapshot
+from litlab.stacked.snapshot import HostState, Moment
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's job log format
 
@@ -39,32 +39,34 @@ class Member:
     system: L.LightningModule = None
     datamodule: L.LightningDataModule = None
     optimizer: torch.optim.Optimizer = None  # the optimizer that steps it: its block's (optimizers.py)
-    scheduler: object = None  # an epoch-interval scheduler, or None
     block: Block | None = None  # it and the members stepped with it
+    block_index: int = 0  # that block's position in the loop's list of blocks
     index: int = 0  # its index along the stack's member dimension
     generator: torch.Generator = None  # its dropout masks' random stream
     rng: dict | None = None  # Python's, NumPy's and torch's generator states after it was built (Resumable)
     weights: list = field(default_factory=list)  # its state_dict: (key, index of the stacked parameter, or a tensor)
     status: str = "running"  # running, completed, diverged, failed, interrupted
-    metrics: dict = field(default_factory=dict)  # the last value of every logged metric
-    best_path: str = ""
-    best_score: float | None = None
-    best_state: Held | None = None  # the checkpoints, in memory until the member stops (save_checkpoints)
-    last_state: Held | None = None
-    loggers: list = field(default_factory=list)
+    loggers: list = field(default_factory=list)  # instantiated here; written to by the writer's processes only
     log: logging.Logger = None  # writes to the console and the member's train.log
     log_file: logging.Handler = None
     checkpoint: ModelCheckpoint | None = None
     initial_kth_value: torch.Tensor | None = None  # the callback's kth_value before any checkpoint
     save_last: bool = False
+    best_path: str = ""  # its best checkpoint on disk (or sent to be written)
+    best_epoch: int = -1  # the validation that checkpoint is of
+    logged_upto: int = 0  # epochs whose metrics were sent to its loggers
+    lr_names: list[str] = field(default_factory=list)  # LearningRateMonitor's name for each parameter group
 
     @property
     def output_dir(self) -> Path:
         return Path(self.cfg.paths.output_dir)
 
     # -- set-up ------------------------------------------------------------------------------------
-    def open(self, group: list[int]) -> None:
-        """The member's log file, loggers and checkpoint settings; run.json saying it ran stacked."""
+    def open(self, group: list[int], provenance: dict | None = None) -> dict:
+        """The member's log file, loggers and checkpoint settings; run.json saying it ran stacked.
+
+        `provenance`: another member's run.json, whose versions and commit this one shares (asking git once
+        per group, not per member). Its own run.json, which can serve as such."""
         from litlab.provenance import write_run_info
 
         self.log = logging.getLogger(f"litlab.job.{self.job}")
@@ -81,140 +83,99 @@ class Member:
             self.checkpoint = instantiate(checkpoint)
             self.initial_kth_value = self.checkpoint.kth_value
             self.save_last = bool(checkpoint.get("save_last"))
-        path = write_run_info(self.output_dir, self.overrides)
-        info = json.loads(path.read_text())
+        path = self.output_dir / "run.json"
+        if provenance is None or "resumed" in provenance or path.exists():
+            info = json.loads(write_run_info(self.output_dir, self.overrides).read_text())
+        else:
+            info = {**provenance, "overrides": self.overrides}
         info["stacked"] = {"group": group, "members": len(group)}  # the jobs trained with this one, as one model
         path.write_text(json.dumps(info, indent=2) + "\n")
+        return info
 
     def close(self) -> None:
-        for logger in self.loggers:
-            logger.finalize("success" if self.status == "completed" else self.status)
         self.log.removeHandler(self.log_file)
         self.log_file.close()
 
-    # -- during training ---------------------------------------------------------------------------
-    def log_metrics(self, values: dict, step: int, epoch: int | None = None) -> None:
-        """Record `values` as the member's latest metrics and write them to its loggers at `step`."""
-        values = {k: number(v) for k, v in values.items()}
-        self.metrics.update(values)
-        if epoch is not None:  # Lightning logs the epoch beside each metric (the sweep report reads it)
-            values = {**values, "epoch": epoch}
-        for logger in self.loggers:
-            logger.log_metrics(values, step)
-
-    def lr_metrics(self) -> dict:
+    def name_learning_rates(self) -> None:
         """What Lightning's LearningRateMonitor logs: `lr-SGD`, or `lr-SGD/pg1`, `lr-SGD/pg2`, ... per group."""
         name = f"lr-{type(self.optimizer).__name__}"
-        groups = self.optimizer.param_groups
-        if len(groups) == 1:
-            return {name: torch.tensor(groups[0]["lr"], dtype=torch.float32)}
-        return {f"{name}/pg{i + 1}": torch.tensor(g["lr"], dtype=torch.float32) for i, g in enumerate(groups)}
+        groups = len(self.optimizer.param_groups)
+        self.lr_names = [name] if groups == 1 else [f"{name}/pg{i + 1}" for i in range(groups)]
 
-    def hold(self, position: Position, snapshot: Snapshot) -> Held:
-        """This member's checkpoint at `position`, `snapshot` being the stack's copy of that moment."""
-        rng = None
-        if self.rng is not None:  # Resumable's rng_states: the dropout masks continue from the member's stream
-            rng = {
-                **self.rng,
-                "torch": self.generator.get_state() if self.generator.device.type == "cpu" else self.rng["torch"],
-            }
-        return Held(position, snapshot, self, rng, self.best_path, self.best_score)
+    # -- checkpoints -------------------------------------------------------------------------------
+    def checkpoint_name(self, metrics: dict, epoch: int, step: int) -> str:
+        return self.checkpoint.format_checkpoint_name({**metrics, "epoch": epoch, "step": step})
 
-    def save_checkpoints(self, position: Position, snapshot: Snapshot) -> None:
-        """After a validation: the best checkpoint by the monitored metric (one kept), and last.ckpt.
+    def checkpoint_contents(
+        self,
+        host: HostState,
+        blocks: list[Block],
+        moment: Moment,
+        best_path: str,
+        best_score: float | None,
+        last_path: Path | None = None,
+    ) -> dict:
+        """A single-model Lightning checkpoint of this member, as its single run would save it at `moment`.
 
-        Kept in memory and written when the member stops (completed, diverged, interrupted): a single run
-        writes them every `write_interval` seconds, and for N small members the writes cost more than the
-        training. A process killed outright (SIGKILL) therefore leaves no checkpoints behind.
+        `host`: the stack (or the best copy of it) on the host; `best_path`, `best_score`: the best
+        checkpoint at that moment; `last_path`: where it is written as last.ckpt at the end of training
+        (ModelCheckpoint records that path). Its `hyper_parameters` are added where it is written.
         """
-        if self.checkpoint is None:
-            return
-        monitor = self.checkpoint.monitor
-        score = self.metrics.get(monitor) if monitor else None
-        improved = monitor is None or (score is not None and (self.best_score is None or self._better(score)))
-        if not improved and self.best_state is not None:
-            self.best_state.materialize(self)  # its snapshot is not kept for it: only the newest is
-        if not improved and not self.save_last:
-            return
-        if improved:
-            self.best_path = self.checkpoint.format_checkpoint_name(
-                {**self.metrics, "epoch": position.epoch, "step": position.step}
-            )
-            self.best_score = score
-        held = self.hold(position, snapshot)
-        if improved:
-            self.best_state = held
-        if self.save_last:
-            self.last_state = held
-
-    def _better(self, score: float) -> bool:
-        if math.isnan(score):
-            return False
-        return score < self.best_score if self.checkpoint.mode == "min" else score > self.best_score
-
-    def write_checkpoints(self, now: tuple[Position, Snapshot] | None = None) -> Path | None:
-        """Write the best checkpoint and last.ckpt; `now`: last.ckpt holds this moment's state instead."""
-        if self.checkpoint is None:
-            return None
-        if now is not None:
-            self.last_state = self.hold(*now)
-        if self.best_state is not None:
-            AtomicCheckpointIO().save_checkpoint(self._checkpoint(self.best_state), self.best_path)
-        last = Path(self.checkpoint.dirpath) / "last.ckpt"
-        if self.last_state is not None and (self.save_last or now is not None):
-            AtomicCheckpointIO().save_checkpoint(self._checkpoint(self.last_state, last), last)
-            return last
-        return None
-
-    def _checkpoint(self, held: Held, path: Path | None = None) -> dict:
-        """A single-model Lightning checkpoint of this member, as its single run would save it at that moment.
-
-        `path`: where it is written as last.ckpt at the end of training (ModelCheckpoint records that path).
-        """
-        position = held.materialize(self).position
+        position, m = moment.position, self.index
         checkpoint = {
             "epoch": position.checkpoint_epoch,
             "global_step": position.step,
             "pytorch-lightning_version": L.__version__,
-            "state_dict": dict(held.weights),
+            "state_dict": {
+                key: source if isinstance(source, torch.Tensor) else host.weights[source][m]
+                for key, source in self.weights
+            },
             "loops": position.loops(),
-            "callbacks": self._checkpoint_callback_state(held, path),
-            "optimizer_states": [held.optimizer],
-            "lr_schedulers": held.schedulers,
+            "callbacks": self._checkpoint_callback_state(best_path, best_score, last_path, position.moment),
+            "optimizer_states": [host.optimizer(blocks, self.block_index, m, moment)],
+            "lr_schedulers": moment.schedulers,
             "hparams_name": "kwargs",
-            "hyper_parameters": dict(self.system.hparams),
         }
-        if held.rng is not None:
-            checkpoint["rng_states"] = held.rng
+        if self.rng is not None:  # Resumable's rng_states: the dropout masks continue from the member's stream
+            torch_state = moment.generators.get(m)
+            if torch_state is None:
+                torch_state = self.generator.get_state() if self.generator.device.type == "cpu" else self.rng["torch"]
+            checkpoint["rng_states"] = {**self.rng, "torch": torch_state}
         checkpoint["stacked"] = True  # written by hydra/launcher=stacked (run.json names the group)
         return checkpoint
 
-    def _checkpoint_callback_state(self, held: Held, path: Path | None) -> dict:
+    def _checkpoint_callback_state(
+        self, best_path: str, best_score: float | None, last_path: Path | None, moment: str
+    ) -> dict:
         """What the ModelCheckpoint callback of the single run saves: its best checkpoint, at that moment."""
         callback = self.checkpoint
-        best = held.best_score is not None
-        callback.best_model_path = held.best_path
-        callback.best_model_score = torch.tensor(held.best_score) if best else None
+        best = best_score is not None
+        callback.best_model_path = best_path
+        callback.best_model_score = torch.tensor(best_score) if best else None
         callback.current_score = callback.best_model_score  # it records the score of each checkpoint it keeps
-        callback.best_k_models = {held.best_path: torch.tensor(held.best_score)} if best else {}
-        callback.kth_best_model_path = held.best_path if best else ""
-        callback.kth_value = torch.tensor(held.best_score) if best else self.initial_kth_value
-        callback.last_model_path = str(path) if held.position.moment == "end" and path is not None else ""
+        callback.best_k_models = {best_path: torch.tensor(best_score)} if best else {}
+        callback.kth_best_model_path = best_path if best else ""
+        callback.kth_value = torch.tensor(best_score) if best else self.initial_kth_value
+        callback.last_model_path = str(last_path) if moment == "end" and last_path is not None else ""
         return {callback.state_key: callback.state_dict()}
 
+    @property
+    def last_path(self) -> Path:
+        return Path(self.checkpoint.dirpath) / "last.ckpt"
+
     # -- at the end --------------------------------------------------------------------------------
-    def finish(self, test: dict, step: int, epochs: int) -> float | None:
-        """metrics.json, HParams and the summary of a completed member; the value its job returns."""
+    def result(self, metrics: dict, epochs: int) -> tuple[dict, float | None]:
+        """metrics.json of a completed member, and the value its job returns."""
         self.status = "completed"
-        self.write_checkpoints()
-        self.log_metrics(test, step, epoch=epochs)
-        metrics = dict(sorted(self.metrics.items()))
-        record = {"status": "completed", "epochs": epochs, "best_checkpoint": self.best_path, **metrics}
-        write_metrics(self.cfg, record)
-        log_hparams(self.loggers, self.cfg, metrics)
-        print_summary(self.cfg, record, console_log=self.log, brief=True)  # the line a multirun's job prints
+        record = {
+            "status": "completed",
+            "epochs": epochs,
+            "best_checkpoint": self.best_path,
+            **dict(sorted(metrics.items())),
+        }
         value = metrics.get(self.cfg.optimized_metric) if self.cfg.get("optimized_metric") else None
-        return value if value is None or math.isfinite(value) else None
+        print_summary(self.cfg, record, console_log=self.log, brief=True)  # the line a multirun's job prints
+        return record, (value if value is None or math.isfinite(value) else None)
 
     def fail(self, status: str, **record) -> None:
         self.status = status

@@ -97,21 +97,23 @@ class StackedDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, B, ...)
         if not self.training:
             return x
-        masks, scales = [], []
-        for layer, generator, part in zip(self.layers, self.generators, x):
+        # Members without dropout keep every unit (no draw: their single runs have no dropout layer); each
+        # member with dropout draws its mask from its own generator.
+        masks, scales = torch.ones_like(x), {}
+        for m, (layer, generator) in enumerate(zip(self.layers, self.generators)):
             p = layer.p if layer is not None else 0.0
             if p == 0:
-                masks.append(torch.ones_like(part))
-                scales.append(1.0)
-            elif isinstance(layer, nn.Dropout):  # as torch's CPU dropout: bernoulli(1 - p) / (1 - p), times x
-                masks.append(torch.empty_like(part).bernoulli_(1 - p, generator=generator).div_(1 - p))
-                scales.append(1.0)
-            else:  # scratch.Dropout: x * (u >= p) / (1 - p)
-                masks.append((torch.rand(part.shape, generator=generator, device=part.device) >= p).to(part.dtype))
-                scales.append(1 - p)
-        out = x * torch.stack(masks)
-        if any(s != 1.0 for s in scales):
-            out = out / torch.tensor(scales, dtype=x.dtype, device=x.device).view(-1, *[1] * (x.ndim - 1))
+                continue
+            if isinstance(layer, nn.Dropout):  # as torch's CPU dropout: bernoulli(1 - p) / (1 - p), times x
+                masks[m].bernoulli_(1 - p, generator=generator).div_(1 - p)
+            else:  # scratch.Dropout: x * (u >= p) / (1 - p), divided after the product as there
+                masks[m] = (torch.rand(x[m].shape, generator=generator, device=x.device) >= p).to(x.dtype)
+                scales[m] = 1 - p
+        out = x * masks
+        if scales:
+            divisor = torch.ones(len(x), dtype=x.dtype)
+            divisor[list(scales)] = torch.tensor(list(scales.values()), dtype=x.dtype)
+            out = out / divisor.to(x.device).view(-1, *[1] * (x.ndim - 1))
         return out
 
 

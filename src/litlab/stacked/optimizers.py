@@ -13,17 +13,14 @@ alike (another optimizer class, another learning rate, a ReduceLROnPlateau sched
 member's validation loss) are blocks of their own; an optimizer not in ELEMENTWISE keeps stepping the
 member's own views, as it was configured.
 
-A member's checkpoint holds its optimizer as its single run would save it (`member_state`): the block
-optimizer's `state_dict()` with every per-number state tensor cut down to the member's row.
+A member's checkpoint holds its optimizer as its single run would save it: the block optimizer's state
+with every per-number state tensor cut down to the member's row (snapshot.py).
 """
-
-from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, MultiStepLR, ReduceLROnPlateau, StepLR
 
-from litlab.checkpoints import copy_checkpoint
 from litlab.optim import scratch
 
 # Optimizers whose update of a number reads only that number's gradient and state (no norms, no shapes).
@@ -42,13 +39,6 @@ ELEMENTWISE = (
 )
 # Schedulers that set the learning rate from their own state alone (not from a metric): equal ones stay equal.
 SCHEDULES = (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR)
-
-
-class BlockState(NamedTuple):
-    """A copy of a block's optimizer state_dict and scheduler states."""
-
-    optimizer: dict
-    schedulers: list[dict]
 
 
 class Block:
@@ -107,26 +97,6 @@ class Block:
             self.scheduler.step()
         self.scheduler_steps += 1
         self.scheduler_steps_this_epoch += 1
-
-    def state(self) -> BlockState:
-        """A copy of the block's optimizer and scheduler states now, to be cut per member by `member_state`."""
-        schedulers = [copy_checkpoint(self.scheduler.state_dict())] if self.scheduler is not None else []
-        return BlockState(copy_checkpoint(self.optimizer.state_dict()), schedulers)
-
-    def member_state(self, state: dict, member: int) -> dict:
-        """The optimizer state_dict member `member` would have on its own: each state tensor its row, copied."""
-        if not isinstance(self.rows, slice):  # the member's own optimizer: its state as it is
-            return copy_checkpoint(state)
-        row = member - self.first
-        shapes = [p.shape for _, p in self.pairs]
-        own = {
-            index: {
-                key: (value[row].clone() if _per_number(value, shapes[index]) else copy_checkpoint(value))
-                for key, value in entries.items()
-            }
-            for index, entries in state["state"].items()
-        }
-        return {"state": own, "param_groups": copy_checkpoint(state["param_groups"])}
 
 
 def form_blocks(

@@ -57,6 +57,10 @@ class StackedSystem:
             return {"sse": (output - y).pow(2).sum(1), "sum_y": y.sum(1), "sum_y2": y.pow(2).sum(1)}
         return {"correct": (output.argmax(-1) == target).sum(1).to(output.dtype)}
 
+    @property
+    def score_names(self) -> list[str]:
+        return ["mse", "rmse", "r2"] if self.task == "regression" else ["acc"]
+
     def scores(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
         """The epoch's scores per member from its summed `sums` over `count` samples, as the single run names them."""
         if self.task == "regression":

@@ -8,6 +8,7 @@ from litlab.stacked.loop import StackedLoop, attach_optimizers, build, device_fo
 from litlab.stacked.member import Member
 from litlab.stacked.phases import phase
 from litlab.stacked.system import StackedSystem
+from litlab.stacked.writer import Writer
 
 log = logging.getLogger("litlab.stacked")
 
@@ -23,9 +24,10 @@ def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]
         )
         for idx, cfg, hydra_cfg in jobs
     ]
+    provenance = None
     with phase("open", len(members)):
         for member in members:
-            member.open(group)
+            provenance = member.open(group, provenance)
             log.addHandler(member.log_file)  # the group's lines go into every member's train.log too
     try:
         return _train(members)
@@ -36,6 +38,11 @@ def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]
                 member.close()
 
 
+def _stepping(cfg) -> str:
+    """What decides how a member's optimizer steps (optimizers.py forms blocks of equal neighbours)."""
+    return OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, ["optimizer", "scheduler", "regularization"]), resolve=True)
+
+
 def _train(members: list[Member]) -> list[float | None]:
     device = device_for(members[0].cfg.accelerator.get("accelerator", "auto"))
     with phase("build", len(members)):
@@ -43,10 +50,16 @@ def _train(members: list[Member]) -> list[float | None]:
     values = {m.job: None for m in members}
     if not built:
         return list(values.values())
+    # Members that step alike side by side in the stack: they form one block (one optimizer step) each.
+    order = sorted(range(len(built)), key=lambda i: _stepping(built[i].cfg))
+    built, generators = [built[i] for i in order], [generators[i] for i in order]
+    writer = None
     try:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
         loop = StackedLoop(built, stacked, blocks, device)
+        # Forked once the members are built: the writer's processes hold them as they are now.
+        loop.writer = writer = Writer(built)
         with phase("train", len(built)):
             loop.fit()
         with phase("test", len(built)):
@@ -57,4 +70,7 @@ def _train(members: list[Member]) -> list[float | None]:
         for member in built:
             if member.status in ("running", "completed"):
                 member.fail("failed", error=str(error))
+    finally:
+        if writer is not None:  # also on Ctrl-C and SIGTERM: every file sent is written before the exit
+            writer.close()
     return list(values.values())

@@ -1,0 +1,264 @@
+"""The members' files, written by background processes while the group trains on.
+
+Writing a member's files is Python work (TensorBoard's protocol buffers, pickling checkpoints, JSON) that a
+thread would do under the GIL, one member after another and in the training process's way. `Writer` forks
+worker processes (as many as the cores, at most one per member) once the members are built: each holds
+the members as they were then (their configs, loggers and checkpoint settings) and is sent, per member,
+only what changed: new TensorBoard points, checkpoints, metrics.json. A member always goes to the same
+worker, which keeps its TensorBoard event file open, so its points land in one file in order.
+
+Workers ignore Ctrl-C and SIGTERM: the training process decides when to stop, sends the last files, then
+`close()` drains the workers. A worker whose parent died (SIGKILL) writes what it was sent and exits.
+Checkpoints are written atomically (a temporary file renamed), so a kill leaves the previous ones whole.
+
+Tensors travel as numpy arrays (`dumps`): a member's rows of a stacked tensor are pickled as the rows alone,
+and become tensors again in the worker.
+"""
+
+import csv
+import io
+import logging
+import os
+import pickle
+import queue
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger("litlab.stacked")
+
+
+@dataclass
+class Task:
+    """What a worker writes for member `member` (its index in the group)."""
+
+    member: int
+    events: list = field(default_factory=list)  # (step, walltime, {tag: value}) for the loggers
+    history: tuple | None = None  # (column names, rows) for history.csv: its metrics per epoch, NaN: none
+    checkpoints: list = field(default_factory=list)  # (path, checkpoint)
+    remove: list = field(default_factory=list)  # checkpoint files replaced by the ones above
+    metrics: dict | None = None  # metrics.json
+    hparams: dict | None = None  # the final metrics beside the settings (TensorBoard's HParams)
+    grid: tuple | None = None  # (images, predictions, labels, class names, step): the prediction grid
+    close: str | None = None  # the member's final status: close its loggers
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a tensor as its numpy array: a row of a stacked tensor goes as that row alone (torch's own
+    pickling would write the whole storage it views), and it is a tensor again where it is unpickled."""
+
+    dispatch_table = {
+        torch.Tensor: lambda t: (_tensor, (t.detach().cpu().numpy(),)),
+        torch.nn.Parameter: lambda t: (_tensor, (t.detach().cpu().numpy(),)),
+    }
+
+
+def dumps(task: "Task") -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(task)
+    return buffer.getvalue()
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Writer:
+    def __init__(self, members: list):
+        self.members = members
+        count = min(len(members), cores())
+        self.workers, self.queues = [], []
+        if "fork" not in __import__("multiprocessing").get_all_start_methods():
+            self.local = _Files(members)  # no fork (Windows, and macOS's default): written in this process
+            return
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.errors = context.Queue()
+        # Started with SIGINT and SIGTERM ignored: the workers inherit that; the parent's handlers come back.
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for _ in range(count):
+                tasks = context.Queue()
+                worker = context.Process(target=_work, args=(tasks, self.errors, members, os.getpid()), daemon=True)
+                worker.start()
+                self.workers.append(worker)
+                self.queues.append(tasks)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        self.local = None
+
+    def send(self, task: Task) -> None:
+        if self.local is not None:
+            self.local.write(pickle.loads(dumps(task)))  # its own copy of every row, as a worker would get
+            return
+        # Pickled now: the arrays in it are copies, but the rest of the loop's state moves on.
+        self.queues[task.member % len(self.queues)].put(dumps(task))
+
+    def close(self) -> None:
+        """Wait until every file sent is written (also after Ctrl-C: the workers ignore it)."""
+        if self.local is not None:
+            self.local.close()
+            return
+        for tasks in self.queues:
+            tasks.put(None)
+        for worker in self.workers:
+            worker.join()
+        while True:
+            try:
+                job, message = self.errors.get(timeout=0.05)
+            except queue.Empty:
+                break
+            log.error("job %d: its files could not all be written: %s", job, message)
+
+
+def _work(tasks, errors, members: list, parent: int) -> None:
+    torch.set_num_threads(1)
+    files = _Files(members)
+    while True:
+        try:
+            item = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the training process is gone: nothing more will come
+                break
+            continue
+        if item is None:
+            break
+        task = pickle.loads(item)
+        try:
+            files.write(task)
+        except Exception as error:  # one member's files: the others are still written
+            errors.put((members[task.member].job, f"{type(error).__name__}: {error}"))
+    files.close()
+
+
+class _Files:
+    """Writes tasks into the members' folders; keeps each member's TensorBoard writer open until it closes."""
+
+    def __init__(self, members: list):
+        self.members = members
+        self.rows: dict[int, np.ndarray] = {}  # member -> its history rows so far
+
+    def _history(self, member, names: list[str], rows: np.ndarray) -> None:
+        """Rows appended to history.csv; history.npy rewritten with all of them (what the sweep report reads:
+        a thousandth of the time of parsing the CSV)."""
+        so_far = self.rows.get(member.index)
+        self.rows[member.index] = rows if so_far is None else np.concatenate([so_far, rows])
+        path = member.output_dir / "history.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(names)
+            writer.writerows([int(row[0]), *("" if np.isnan(v) else repr(float(v)) for v in row[1:])] for row in rows)
+        table = np.rec.fromarrays(self.rows[member.index].T, names=names)
+        np.save(member.output_dir / "history.npy", table)
+
+    def write(self, task: Task) -> None:
+        from litlab.checkpoints import AtomicCheckpointIO
+        from litlab.record import log_hparams, write_metrics
+
+        member = self.members[task.member]
+        for path, checkpoint in task.checkpoints:
+            contents = checkpoint
+            contents["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
+            AtomicCheckpointIO().save_checkpoint(contents, path)
+        for path in task.remove:
+            Path(path).unlink(missing_ok=True)
+        for step, walltime, values in task.events:
+            _log_metrics(member.loggers, values, step, walltime)
+        if task.history is not None:
+            self._history(member, *task.history)
+        if task.grid is not None:
+            _log_grid(member.loggers, *task.grid)
+        if task.hparams is not None:
+            log_hparams(member.loggers, member.cfg, task.hparams)
+        if task.metrics is not None:
+            write_metrics(member.cfg, task.metrics)
+        for logger in member.loggers:
+            _flush(logger)
+        if task.close is not None:
+            for logger in member.loggers:
+                _finalize(logger, task.close)
+
+    def close(self) -> None:
+        pass
+
+
+def _tensorboard(logger):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    return logger.experiment if isinstance(logger, TensorBoardLogger) else None
+
+
+def _log_metrics(loggers: list, values: dict, step: int, walltime: float) -> None:
+    """One TensorBoard event with all of `values` (the tags and step a single run logs them with), stamped
+    with the time they were computed; other loggers get them through their `log_metrics`."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    for logger in loggers:
+        experiment = _tensorboard(logger)
+        if experiment is None:
+            logger.log_metrics(values, step)
+            continue
+        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()])
+        experiment.file_writer.add_summary(summary, step, walltime)
+
+
+def _finalize(logger, status: str) -> None:
+    """The logger's `finalize`; TensorBoard's hparams.yaml written with PyYAML's C dumper, as Lightning's
+    would be (its own goes through OmegaConf: 80 ms a member)."""
+    experiment = _tensorboard(logger)
+    if experiment is None:
+        logger.finalize("success" if status == "completed" else status)
+        return
+    import yaml
+
+    experiment.flush()
+    experiment.close()
+    path = Path(logger.log_dir) / logger.NAME_HPARAMS_FILE
+    if status == "completed" and not path.exists():
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        path.write_text(yaml.dump(dict(logger.hparams), Dumper=dumper, sort_keys=False, default_flow_style=False))
+
+
+def _flush(logger) -> None:
+    experiment = _tensorboard(logger)
+    if experiment is not None:
+        experiment.flush()
+
+
+def _log_grid(loggers: list, images: np.ndarray, predicted: np.ndarray, labels: np.ndarray, names, step) -> None:
+    """Test images in a grid, each framed green (right) or red (wrong) under "predicted / true" (PIL: a few ms)."""
+    from PIL import Image, ImageDraw
+
+    columns, pad, caption = 6, 4, 26
+    count, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    scale = max(1, 56 // max(height, width))
+    cell_w, cell_h = width * scale + 2 * pad, height * scale + 2 * pad + caption
+    rows = -(-count // columns)
+    canvas = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i in range(count):
+        image = images[i].reshape(height, width)
+        low, high = float(image.min()), float(image.max())
+        pixels = ((image - low) / (high - low or 1.0) * 255).astype(np.uint8)
+        tile = Image.fromarray(pixels, "L").resize((width * scale, height * scale), Image.NEAREST).convert("RGB")
+        x, y = (i % columns) * cell_w, (i // columns) * cell_h
+        color = (0, 150, 0) if predicted[i] == labels[i] else (220, 0, 0)
+        draw.rectangle([x + 1, y + caption + 1, x + cell_w - 2, y + cell_h - 2], outline=color, width=2)
+        canvas.paste(tile, (x + pad, y + caption + pad))
+        draw.text((x + pad, y + 1), f"{names[predicted[i]]}\n{names[labels[i]]}"[:40], fill=color)
+    array = np.asarray(canvas)
+    for logger in loggers:
+        experiment = _tensorboard(logger)
+        if experiment is not None:
+            experiment.add_image("test/predictions", array, step, dataformats="HWC")
