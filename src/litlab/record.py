@@ -1,7 +1,8 @@
 """What a run leaves behind, written the same way by a single run, a stacked member and `eval.py`.
 
 `write_metrics` writes the folder's `metrics.json`, `log_hparams` fills TensorBoard's HParams tab (or
-MLflow's params), and `print_summary` prints the table of final metrics and the run's folder.
+MLflow's params), and `print_summary` prints the table of final metrics, the network against the linear
+baseline (litlab/baseline.py) when the record has one, and the run's folder.
 """
 
 import json
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+
+from litlab.baseline import summary_line
 
 
 def number(value) -> float:
@@ -34,7 +37,7 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
     params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
+            finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/", "baseline/"))}
             logger.log_hyperparams(params, metrics=finals)
         elif isinstance(logger, MLFlowLogger):  # its final metrics are already there, logged by the test
             logger.log_hyperparams(params)
@@ -63,4 +66,7 @@ def print_summary(cfg: DictConfig, record: dict) -> None:
             table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console = Console()
     console.print(table)
+    comparison = summary_line(record)
+    if comparison:
+        console.print(comparison)
     console.print(f"run folder: {cfg.paths.output_dir}")

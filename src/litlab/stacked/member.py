@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
+from litlab import baseline
 from litlab.checkpoints import AtomicCheckpointIO
 from litlab.record import log_hparams, number, print_summary, write_metrics
 from litlab.stacked.optimizers import Block
@@ -206,7 +207,8 @@ class Member:
         self.status = "completed"
         self.write_checkpoints()
         self.log_metrics(test, step, epoch=epochs)
-        metrics = dict(sorted(self.metrics.items()))
+        # The baseline is fitted once for the members that share a data module (litlab/baseline.py).
+        metrics = dict(sorted({**self.metrics, **baseline.scores(self.datamodule, self.system)}.items()))
         record = {"status": "completed", "epochs": epochs, "best_checkpoint": self.best_path, **metrics}
         write_metrics(self.cfg, record)
         log_hparams(self.loggers, self.cfg, metrics)
