@@ -4,13 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup data train test lint format clean
+.PHONY: setup data train test lint format docs serve-docs clean
 
 setup: $(VENV)/.installed data
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[sweeps,dev,notebooks,mlflow]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[sweeps,dev,notebooks,mlflow,docs]"
 	touch $@
 
 # FashionMNIST's real files from Debian (dataset-fashion-mnist); without root or apt-get, go on:
@@ -38,5 +38,12 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The documentation site (mkdocs.yml, docs/): built into site/, every warning an error; served at http://127.0.0.1:8000.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+serve-docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 clean:
-	rm -rf outputs/runs outputs/multirun .pytest_cache
+	rm -rf outputs/runs outputs/multirun .pytest_cache site

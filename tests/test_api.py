@@ -8,7 +8,8 @@ import sys
 
 import pytest
 import torch
-from conftest import QUICK, ROOT, needs_fashion, read_metrics
+from conftest import QUICK, needs_fashion, read_metrics
+from doc_pages import documentation
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
@@ -193,9 +194,9 @@ def test_mlflow_logger_puts_a_sweep_in_one_experiment(tmp_path):
 
 
 @needs_fashion
-def test_readme_python_examples_run(tmp_path, monkeypatch):
-    """The README's ```python blocks, as written, with every run shortened and its folder in tmp_path."""
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+def test_documented_python_examples_run(tmp_path, monkeypatch):
+    """The ```python blocks of README.md and the docs pages, as written, each run shortened, its folder in tmp_path."""
+    blocks = [block for page in documentation() for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)]
     assert blocks
     short = [
         "trainer.max_epochs=1",

@@ -1,24 +1,28 @@
-"""Every command in README.md's shell code blocks, run as a new user types it, in the README's order.
+"""Every command in the shell code blocks of README.md and the docs/ pages, run as a new user types it.
 
-The commands are read from README.md itself, so a command added to the README is tested without anyone
-writing a test. They run one after another in a folder laid out like a fresh clone (links to the
-repository's files, an `outputs/` of its own), so a command can use what an earlier one wrote
-(`resume=`, `eval.py`, `report.py`). A command is only ever shortened by appending arguments
-(`trainer.max_epochs=1`, `seed=0`, `--epochs 1`: see SHORTER), and placeholders are filled in from
-what the earlier commands wrote: `outputs/runs/DATE/TIME` is the newest run folder, `outputs/multirun/DATE/TIME`
-the newest sweep folder, `epoch009.ckpt` the run's best checkpoint.
+The commands are read from README.md and then from the pages of the documentation site, in the order of
+mkdocs.yml's nav (tests/doc_pages.py). So a command added to any of them is tested without anyone writing a
+test. A command that stands in more than one place runs once, where it first appears. Its test id names the
+file and line (`docs/sweeps.md:L12 python train.py ...`).
+
+The commands run one after another in a folder laid out like a fresh clone (links to the repository's files,
+an `outputs/` of its own), so a command can use what an earlier one wrote (`resume=`, `eval.py`, `report.py`).
+A command is only ever shortened by appending arguments (`trainer.max_epochs=1`, `seed=0`, `--epochs 1`: see
+SHORTER). Placeholders are filled in from what the earlier commands wrote: `outputs/runs/DATE/TIME` is the
+newest run folder, `outputs/multirun/DATE/TIME` the newest sweep folder, `epoch009.ckpt` the run's best
+checkpoint.
 
 How each one runs:
-- `python train.py` / `eval.py` in this process, through the scripts' own `main()` (Hydra, the CLI's error
-  handling, the default callbacks and logger); one `import lightning` serves them all;
+- `python train.py` / `eval.py` / `predict.py` in this process, through the scripts' own `main()` (Hydra, the
+  CLI's error handling, the default callbacks and logger); one `import lightning` serves them all;
 - as a process: DDP (Lightning starts rank 1 by rerunning the command), other launchers, scripts, `make`,
-  and the `$ python ...` transcripts, whose printed lines must match what the README shows (`[...]` stands
+  and the `$ python ...` transcripts, whose printed lines must match what the page shows (`[...]` stands
   for anything);
 - `tensorboard --logdir DIR` with `--inspect` (it reads the event files and exits instead of serving);
 - `make test` with `PYTEST_ARGS=--collect-only` (it is the suite that runs this test);
-- the commands CHECKS names are checked further, for what the README says they do (the ddp_spawn and
+- the commands CHECKS names are checked further, for what the docs say they do (the ddp_spawn and
   submitit_local sweeps: no other test runs them again);
-- commands the README marks `# needs a GPU`, `# needs GPUs` or `# needs Slurm` are composed and their values
+- commands the docs mark `# needs a GPU`, `# needs GPUs` or `# needs Slurm` are composed and their values
   checked, not run, and say so in the test id.
 """
 
@@ -33,9 +37,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, read_metrics
+from doc_pages import documentation
 from hydra.core.global_hydra import GlobalHydra
 
-README = ROOT / "README.md"
 SHELL_FENCES = {"", "bash", "sh", "shell", "console"}
 COMPOSE_ONLY = re.compile(r"#\s*needs (a GPU|GPUs|Slurm)\b")
 IN_PROCESS = {"train.py", "eval.py", "predict.py"}
@@ -50,7 +54,7 @@ SHORT_RUN = [
     "trainer.check_val_every_n_epoch=1",
 ]
 # Appended to the commands they match, after SHORT_RUN for train.py (the last value of a key wins, as in Hydra).
-# A resumed run trains one epoch more than the run it continues (README: run, resume, resume further,
+# A resumed run trains one epoch more than the run it continues (docs/reliability.md: run, resume, resume further,
 # ckpt_path from that: 1, 1, 2, 3 epochs), so each has an epoch to train and a best checkpoint for eval.py.
 SHORTER = [
     (r"train\.py resume=.*max_epochs", ["trainer.max_epochs=2"]),
@@ -65,7 +69,8 @@ SHORTER = [
 
 @dataclass
 class Command:
-    line: int  # in README.md
+    page: str  # README.md or docs/PAGE.md
+    line: int  # in that file
     text: str  # as written, comment included
     expected: list[str] = field(default_factory=list)  # the lines a `$ ` transcript shows after it
 
@@ -76,10 +81,10 @@ class Command:
     @property
     def id(self) -> str:
         words = " ".join(self.argv)
-        return f"L{self.line} {'composed ' if COMPOSE_ONLY.search(self.text) else ''}{words}"[:120]
+        return f"{self.page}:L{self.line} {'composed ' if COMPOSE_ONLY.search(self.text) else ''}{words}"[:120]
 
 
-def readme_commands(text: str) -> list[Command]:
+def page_commands(page: str, text: str) -> list[Command]:
     commands: list[Command] = []
     fence, transcript = None, None
     for number, line in enumerate(text.splitlines(), 1):
@@ -91,18 +96,29 @@ def readme_commands(text: str) -> list[Command]:
         if transcript and not line.startswith("$ "):
             transcript.expected.append(line)  # what the `$ ` command above it prints
             continue
-        commands.append(Command(number, line.strip()))
+        commands.append(Command(page, number, line.strip()))
         transcript = commands[-1] if line.startswith("$ ") else None
     return commands
 
 
-COMMANDS = readme_commands(README.read_text())
+def documented_commands() -> list[Command]:
+    """The commands of README.md and the site's pages in reading order, each command text once."""
+    commands, seen = [], set()
+    for path in documentation():
+        for command in page_commands(str(path.relative_to(ROOT)), path.read_text()):
+            if command.text not in seen:
+                seen.add(command.text)
+                commands.append(command)
+    return commands
+
+
+COMMANDS = documented_commands()
 
 
 def test_the_readme_has_commands_and_each_is_recognised():
     assert len(COMMANDS) > 20
     unknown = [c.text for c in COMMANDS if c.argv[0] not in ("python", "make", "tensorboard")]
-    assert not unknown, f"no rule to run these README commands; add one to tests/test_readme.py: {unknown}"
+    assert not unknown, f"no rule to run these documented commands; add one to tests/test_readme.py: {unknown}"
 
 
 @pytest.fixture(scope="module")
@@ -168,13 +184,13 @@ def _shortening(command: Command) -> list[str]:
 
 
 def _filled(arg: str, clone: Path) -> str:
-    """A README placeholder replaced by what the earlier commands wrote."""
+    """A placeholder of the docs replaced by what the earlier commands wrote."""
     for kind in ("runs", "multirun"):
         token = f"outputs/{kind}/DATE/TIME"
         if token in arg:
             folders = sorted((clone / "outputs" / kind).glob("*/*"))  # DATE/TIME, DATE/TIME_1: in creation order
             if not folders:
-                pytest.skip(f"needs the {kind} folder an earlier README command writes (run the whole file)")
+                pytest.skip(f"needs the {kind} folder an earlier documented command writes (run the whole file)")
             arg = arg.replace(token, str(folders[-1].relative_to(clone)))
     key, _, value = arg.rpartition("=")
     if re.fullmatch(r".*/epoch\d+\.ckpt", value) and not (clone / value).exists():
@@ -192,7 +208,7 @@ def _process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def _check_transcript(command: Command, result: subprocess.CompletedProcess) -> None:
-    """A `$ command` block: the lines the README shows after it are what the command prints."""
+    """A `$ command` block: the lines the page shows after it are what the command prints."""
     if "accelerator=gpu" in command.text:
         import torch
 
@@ -201,7 +217,7 @@ def _check_transcript(command: Command, result: subprocess.CompletedProcess) -> 
     printed = (result.stderr + result.stdout).splitlines()
     for line in command.expected:
         pattern = ".*".join(map(re.escape, line.split("[...]")))
-        assert any(re.fullmatch(pattern, p) for p in printed), f"README shows {line!r}; printed:\n" + "\n".join(
+        assert any(re.fullmatch(pattern, p) for p in printed), f"{command.page} shows {line!r}; printed:\n" + "\n".join(
             printed[-20:]
         )
     shows_error = any(re.search(r"\berror\b", line, re.I) for line in command.expected)
