@@ -24,7 +24,7 @@ log = logging.getLogger("litlab")
 ALPHAS = np.logspace(-3, 3, 7)  # RidgeCV's penalties, one per decade, chosen by (generalised) leave-one-out CV
 CS = np.logspace(-3, 3, 7)  # LogisticRegressionCV's inverse penalties, chosen by cross-validated log loss
 MAX_FOLDS = 5  # LogisticRegressionCV's folds (fewer when a class has fewer training rows)
-SEARCH_ROWS = 10_000  # a larger table chooses C on this many of its training rows, then refits on all
+SEARCH_ROWS = 5_000  # a larger table chooses C on this many of its training rows, then refits on all
 CACHED = 8  # fits kept in the process: one per distinct data set and split
 
 _fits: dict[str, dict[str, torch.Tensor]] = {}
