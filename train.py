@@ -1,6 +1,6 @@
 """Train a model chosen by config groups, e.g. `python train.py model=mlp optimizer=rmsprop`.
 
-`python train.py --help` lists the groups and their options; `-m` sweeps (see README.md).
+`python train.py --help` lists the groups and their options; `-m` sweeps (see docs/sweeps.md).
 `python train.py resume=outputs/runs/DATE/TIME` resumes an interrupted run in its own folder.
 """
 

@@ -18,7 +18,7 @@ Three paths train the same network (`--model`, a `conf/model/` option) with the 
 Each path runs one warm-up epoch and then `--epochs` timed ones; its figure is the median of the timed
 epochs' samples/s (training steps only: validation is not timed). The loop runs before and after (a),
 so a change in the machine's load during the benchmark weighs on both. FashionMNIST is used when its
-files are there (see README, "Data"), else random images of the same shape, as the output says.
+files are there (see docs/data.md), else random images of the same shape, as the output says.
 `--startup` adds the wall time from `python train.py` starting to its first training step and
 `--full-run` the wall time of a whole default run (`python train.py`); both start new processes.
 
@@ -177,7 +177,7 @@ def _data_dir(choice: str, random_images: int, tmp: Path) -> tuple[str, str, boo
     if choice == "fashion_mnist" and not present:
         raise SystemExit(
             f"error: --data fashion_mnist, but its files are neither in {data_dir}/FashionMNIST/raw/ "
-            f"nor in {SYSTEM_DIR}/ (see README, Data)"
+            f"nor in {SYSTEM_DIR}/ (see docs/data.md)"
         )
     if present and choice != "random":
         return data_dir, "FashionMNIST", False
@@ -578,7 +578,7 @@ def _fit_epoch_ms(datamodule, system, trainer) -> list[float]:
     return [1e3 * (b - a) for a, b in zip(epochs.starts, epochs.starts[1:])][WARM_UP_EPOCHS:]
 
 
-# --breakdown: the same run with less and less around it (the issue's table).
+# --breakdown: the same run with less and less around it.
 WITHOUT_CHECKPOINTS = [
     "callbacks.model_checkpoint=null",
     "callbacks.resumable=null",

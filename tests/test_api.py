@@ -206,10 +206,13 @@ def test_documented_python_examples_run(tmp_path, monkeypatch):
         *QUICK,
     ]
     train, sweep = api.train, api.sweep
-    monkeypatch.setattr(api, "train", lambda *o: train(*o, *short, f"hydra.run.dir={tmp_path / 'run'}"))
-    monkeypatch.setattr(api, "sweep", lambda *o, **k: sweep(*o, *short, f"hydra.sweep.dir={tmp_path / 'sweep'}", **k))
     names = {}
-    for block in blocks:
+    for number, block in enumerate(blocks):  # each block's runs in folders of their own
+        run, study = tmp_path / f"run{number}", tmp_path / f"sweep{number}"
+        monkeypatch.setattr(api, "train", lambda *o, run=run: train(*o, *short, f"hydra.run.dir={run}"))
+        monkeypatch.setattr(
+            api, "sweep", lambda *o, study=study, **k: sweep(*o, *short, f"hydra.sweep.dir={study}", **k)
+        )
         exec(block, names)
     assert names["result"].metrics["status"] == "completed" and len(names["result"].history) == 1
     assert len(names["study"].table) == 6 and list(names["study"].by_seed["runs"]) == ["3/3", "3/3"]

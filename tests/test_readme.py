@@ -19,7 +19,8 @@ How each one runs:
   and the `$ python ...` transcripts, whose printed lines must match what the page shows (`[...]` stands
   for anything);
 - `tensorboard --logdir DIR` with `--inspect` (it reads the event files and exits instead of serving);
-- `make test` with `PYTEST_ARGS=--collect-only` (it is the suite that runs this test);
+- `make setup` and `make lint` as written; `make test` with `PYTEST_ARGS=--collect-only` (it is the suite
+  that runs this test);
 - the commands CHECKS names are checked further, for what the docs say they do (the ddp_spawn and
   submitit_local sweeps: no other test runs them again);
 - commands the docs mark `# needs a GPU`, `# needs GPUs` or `# needs Slurm` are composed and their values
@@ -102,12 +103,13 @@ def page_commands(page: str, text: str) -> list[Command]:
 
 
 def documented_commands() -> list[Command]:
-    """The commands of README.md and the site's pages in reading order, each command text once."""
+    """The commands of README.md and the site's pages in reading order, each command once."""
     commands, seen = [], set()
     for path in documentation():
         for command in page_commands(str(path.relative_to(ROOT)), path.read_text()):
-            if command.text not in seen:
-                seen.add(command.text)
+            words = " ".join(command.argv)  # its comment aside
+            if words not in seen:
+                seen.add(words)
                 commands.append(command)
     return commands
 
@@ -146,7 +148,11 @@ def test_readme_command(command: Command, clone: Path, run_in_process):
         result = _process([*argv, "PYTEST_ARGS=--collect-only -q"], ROOT)
         assert result.returncode == 0 and " tests collected" in result.stdout, result.stdout[-2000:]
         return
-    if argv[0] == "make":  # in the repository itself: make's own setup step must find its .venv
+    if argv[0] == "make" and argv[1] != "train":  # setup, lint: as written, in the repository itself
+        result = _process(argv, ROOT)
+        assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+        return
+    if argv[0] == "make":  # make train, in the repository itself: make's own setup step must find its .venv
         run_args = [a for a in argv if a.startswith("ARGS=")]
         args = " ".join([*(a[5:] for a in run_args), *SHORT_RUN, f"hydra.run.dir={clone}/outputs/make_train"])
         result = _process([*(a for a in argv if not a.startswith("ARGS=")), f"ARGS={args}"], ROOT)

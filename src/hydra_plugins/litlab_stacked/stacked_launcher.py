@@ -2,7 +2,7 @@
 
 Hydra finds launchers in the `hydra_plugins` namespace package and imports every module in it at start-up,
 so this file stays light: the work (grouping, the stacked network, the training loop) is in `litlab.stacked`,
-imported when a multirun launches. See README.md, "Stacked sweeps".
+imported when a multirun launches. See docs/sweeps.md, "Stacked sweeps".
 """
 
 from collections.abc import Sequence

@@ -309,7 +309,7 @@ class TrainConf:
     resume: str | None = None  # a run folder to resume: its checkpoints/last.ckpt, logging into it
     init_from: str | None = None  # a checkpoint whose network weights start a new run (fine-tuning)
     optimized_metric: str | None = "val/loss"
-    log_step_metrics: bool = False  # also log train/loss_step, train/acc_step (see README, Performance)
+    log_step_metrics: bool = False  # also log train/loss_step, train/acc_step (see docs/performance.md)
     paths: PathsConf = field(default_factory=PathsConf)
     trainer: TrainerConf = field(default_factory=TrainerConf)
 
