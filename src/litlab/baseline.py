@@ -44,10 +44,16 @@ def scores(datamodule, system) -> dict[str, float]:
     for split, output in outputs.items():
         target = datamodule.splits[split][1]
         metrics = system.make_scores()
+        for metric in metrics.values():  # under DDP only rank 0 scores the baseline: nothing to gather from the others
+            metric.distributed_available_fn = _one_process
         metrics.update(*system.score_inputs(output, target))
         values = {"loss": system.loss_fn(output, target), **metrics.compute()}
         record.update({f"baseline/{split}/{name}": float(value) for name, value in values.items()})
     return dict(sorted(record.items()))
+
+
+def _one_process() -> bool:
+    return False
 
 
 def fitted_outputs(splits: dict, task: str, num_outputs: int) -> dict[str, torch.Tensor] | None:
