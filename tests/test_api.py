@@ -43,7 +43,8 @@ def test_train_writes_the_run_folder_train_py_writes(tmp_path, run_in_process):
         assert (result.run_dir / name).is_file(), name
     assert list((result.run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert OmegaConf.load(result.run_dir / ".hydra/overrides.yaml") == IRIS  # the overrides, as typed
-    assert "Seed set to 42" in (result.run_dir / "train.log").read_text()
+    log = (result.run_dir / "train.log").read_text()
+    assert f"overrides: {' '.join(IRIS)}" in log and "on cpu:" in log  # the network's summary
     assert result.metrics == read_metrics(result.run_dir) and result.metrics["status"] == "completed"
     # Nothing left behind in this process: working directory, Hydra's global state, log handlers.
     assert os.getcwd() == cwd and not GlobalHydra.instance().is_initialized()
@@ -113,18 +114,21 @@ def test_bad_input_raises_the_cli_message(tmp_path, capsys, overrides, message):
     assert "Error executing job" not in capsys.readouterr().err
 
 
-def test_sweep_returns_the_report_and_marks_failed_jobs(tmp_path):
+def test_sweep_returns_the_report_and_marks_failed_jobs(tmp_path, capfd):
     """model=linreg cannot fit Iris: its jobs fail, the sweep goes on, and the table says why."""
     study = litlab.sweep(
         "data=iris", "trainer.max_epochs=2", *QUICK, "model=softmax,linreg", "seed=0,1", f"hydra.sweep.dir={tmp_path}"
     )
+    printed = capfd.readouterr().out
+    assert "Directory watcher" not in printed and "No path found" not in printed  # TensorBoard's reader, for the report
+    assert f"report: {tmp_path}/report.md" in printed
     assert study.dir == tmp_path
     table = study.table
     assert list(table["job"]) == ["0", "1", "2", "3"] and list(table["model"]) == ["softmax"] * 2 + ["linreg"] * 2
     assert list(study.failed["job"]) == ["2", "3"] and study.failed["error"].str.contains("does not fit").all()
     for _, row in table[table["status"] == "completed"].iterrows():
         assert row["test/loss"] == pytest.approx(read_metrics(tmp_path / row["job"])["test/loss"])
-    assert list(study.by_seed["runs"]) == ["0/2", "2/2"]
+    assert list(study.by_seed["runs"]) == ["2/2", "0/2"]  # softmax, then linreg: the order the sweep lists them
     assert {p.name for p in study.figures} == {"learning_curves.png", "metrics_vs_model.png"}
     assert (tmp_path / "report.md").is_file()
 

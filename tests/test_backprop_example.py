@@ -1,4 +1,4 @@
-"""The widely reproduced backpropagation worked example (REFERENCE.md): one SGD step, by autograd, to 1e-6.
+"""The widely reproduced backpropagation worked example (Matt Mazur's): one SGD step, by autograd, to 1e-6.
 
 Two inputs, two sigmoid hidden units, two sigmoid outputs, loss 1/2 sum (out - target)^2, SGD lr 0.5. Run
 with torch's layers and optimizer, and with litlab's hand-written twins (model.impl=scratch, scratch_sgd).

@@ -64,7 +64,7 @@ def test_ridge_solution_is_the_minimum_of_the_training_objective():
 
 def test_closed_form_on_polynomial_features_beside_sgd():
     """d2l 4.4, 4 features. The solution is the minimum of the training loss, so no SGD run goes lower; and
-    its weights are closer to the true ones than d2l's SGD run's, w = [4.947, 1.374, -3.294, 5.060] (REFERENCE.md)."""
+    its weights are closer to the true ones than d2l's SGD run's, w = [4.947, 1.374, -3.294, 5.060] (d2l's)."""
     data = PolynomialDataModule(num_features=4, seed=0)  # d2l 4.4's data, its first 4 features; 100 to train on
     data.setup("fit")
     x, y = data.splits["train"]

@@ -35,7 +35,11 @@ def test_the_site_builds_strictly(tmp_path):
 GROUPS_PAGE = ROOT / "docs" / "config-groups.md"
 CONF = ROOT / "conf"
 # Options that come from Hydra and its plugins or from litlab's ConfigStore rather than from a file in conf/.
-NOT_IN_CONF = {"hydra/launcher": {"basic", "joblib", "submitit_local", "stacked"}}
+NOT_IN_CONF = {
+    "hydra/launcher": {"basic", "joblib", "submitit_local", "stacked"},
+    "hydra/job_logging": {"default", "disabled", "none", "stdout"},
+    "hydra/hydra_logging": {"default", "disabled", "none", "hydra_debug"},
+}
 
 
 def option_tables(text: str) -> dict[str, list[str]]:
@@ -80,7 +84,7 @@ def test_the_first_option_of_each_table_is_the_default():
     defaults = {}
     for entry in yaml.safe_load((CONF / "train.yaml").read_text())["defaults"]:
         if isinstance(entry, dict):
-            defaults.update({k: v for k, v in entry.items() if v is not None})
+            defaults.update({k.removeprefix("override "): v for k, v in entry.items() if v is not None})
     tables = option_tables(GROUPS_PAGE.read_text())
     assert defaults, "no group defaults read from conf/train.yaml"
     for group, default in defaults.items():

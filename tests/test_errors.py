@@ -88,3 +88,23 @@ def test_help_and_cfg_still_work(run_in_process):
     assert "schema" not in helped.stdout.split("== Config ==")[0]  # schemas are not options
     shown = run_in_process("--cfg", "job", "optimizer=adam", "optimizer.lr=0.01")
     assert shown.returncode == 0 and "lr: 0.01" in shown.stdout and "betas:" in shown.stdout
+
+
+def test_weight_decay_in_the_optimizer_is_refused(tmp_path, run_in_process):
+    """Weight decay has one place, regularization.l2: the optimizer's parameter groups would silently override it."""
+    result = run_in_process("data=iris", "+optimizer.weight_decay=0.1", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: optimizer.weight_decay=0.1 is not allowed: weight decay has one place, regularization.l2 "
+        "(weights only, never biases); use regularization.l2=0.1"
+    ]
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_trainer_argument_that_does_not_exist_gets_a_suggestion(tmp_path, run_in_process):
+    result = run_in_process("data=iris", "+trainer.max_epoch=2", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: trainer.max_epoch is not an argument of lightning.Trainer; did you mean trainer.max_epochs?"
+    ]
+    assert "Error executing job" not in result.stdout + result.stderr

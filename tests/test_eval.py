@@ -73,3 +73,15 @@ def test_eval_refuses_data_the_checkpoint_does_not_fit(iris_run, make_eval_cfg):
 def test_eval_without_a_checkpoint_says_so(tmp_path, run_in_process):
     result = run_in_process(f"hydra.run.dir={tmp_path}", script="eval.py")
     assert result.returncode == 2 and result.stderr.strip() == "error: ckpt_path is required: add ckpt_path=..."
+
+
+def test_eval_counts_the_epochs_a_checkpoint_holds(iris_run, tmp_path, run_in_process):
+    """last.ckpt of a 5-epoch run holds 5 epochs; the best one, epochNNN.ckpt, NNN + 1. Lightning's lines print once."""
+    best = read_metrics(iris_run)["best_checkpoint"]
+    for ckpt, epochs in ((iris_run / "checkpoints" / "last.ckpt", 5), (best, int(best[-8:-5]) + 1)):
+        result = run_in_process(f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / str(epochs)}", script="eval.py")
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert read_metrics(tmp_path / str(epochs))["epochs"] == epochs
+        assert f"evaluated, {epochs} epochs" in result.stdout
+        # Lightning's own console handler ("INFO: Seed set to 42") beside Hydra's printed each line twice.
+        assert not [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("INFO: ")]

@@ -112,3 +112,37 @@ def test_folds_grouped_like_seeds(tmp_path):
     markdown = (tmp_path / "report.md").read_text()
     assert "Grouped over folds: mean ± std" in markdown and "| 1 | 3/3 | 0.96 ± 0.01 |" in markdown
     assert "Grouped over folds and seeds: mean ± std" in markdown and "| 6/6 | 0.935 ± 0.029 |" in markdown
+
+
+def test_settings_keep_the_sweep_order_and_stages_stand_apart(tmp_path):
+    """optimizer=sgd,adam: sgd first in the grouped table and along x; train, val and test markers side by side."""
+    from litlab.report import _metrics_figure
+
+    for num, (optimizer, seed) in enumerate([("sgd", 0), ("sgd", 1), ("adam", 0), ("adam", 1)]):
+        metrics = {f"{stage}/loss": 0.1 * num + 0.01 * s for s, stage in enumerate(("train", "val", "test"))}
+        job(tmp_path, num, [f"optimizer={optimizer}", f"seed={seed}"], {"status": "completed", "epochs": 1, **metrics})
+    table, swept = load_runs(tmp_path)
+    assert list(grouped_over(table, swept)["optimizer"]) == ["sgd", "adam"]
+    figure = _metrics_figure(table, swept, "optimizer")
+    ax = figure.axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["sgd", "adam"]
+    marks = [line for line in ax.lines if line.get_marker() == "o"]  # train, val, test (not the error bars' caps)
+    xs = [line.get_transform().transform(line.get_xydata())[:, 0] for line in marks]
+    assert len(xs) == 3 and xs[0][0] < xs[1][0] < xs[2][0] and xs[2][0] < xs[0][1]
+
+
+def test_tensorboard_links_are_named_after_the_settings_within_255_bytes(tmp_path):
+    from litlab.report import link_runs
+
+    long = "x" * 300
+    for num, value in enumerate(["a/b", long, long + "y"]):
+        folder = job(tmp_path, num, [f"data.path={value}"], {"status": "completed", "epochs": 1})
+        (folder / "tensorboard").mkdir()
+        (folder / "tensorboard" / "events.out.tfevents.1.host").write_bytes(b"")
+    link_runs(tmp_path, *load_runs(tmp_path))
+    names = sorted(p.name for p in (tmp_path / "tensorboard").iterdir())
+    assert names[0] == "data.path=a_b" and len(names) == 3
+    assert all(len(name.encode()) <= 255 for name in names) and names[1].endswith("… job 1")
+    assert all((tmp_path / "tensorboard" / name / "events.out.tfevents.1.host").exists() for name in names)
+    link_runs(tmp_path, *load_runs(tmp_path))  # written again (a later report): the same links
+    assert sorted(p.name for p in (tmp_path / "tensorboard").iterdir()) == names

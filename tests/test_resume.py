@@ -91,3 +91,29 @@ def test_resume_recomposes_the_runs_own_overrides(tmp_path):
     assert args == ["data=iris", f"resume={tmp_path}", "trainer.max_epochs=8", f"hydra.run.dir={tmp_path}"]
     with pytest.raises(LitlabError, match="not a run folder"):
         resume_arguments([f"resume={tmp_path / 'elsewhere'}"])
+
+
+def test_a_resumed_sweep_job_keeps_its_sweep_settings(tmp_path, run_in_process):
+    """Keys given to `resume=JOB trainer.max_epochs=2` belong to the resume: the job's overrides.yaml stays the sweep's,
+    run.json records the resume's own, config.yaml says what the resumed run used, and the report sees one swept key."""
+    from litlab.report import load_runs, write_report
+
+    sweep = ["-m", "data=iris", "trainer.max_epochs=1", *QUICK, "seed=0,1", f"hydra.sweep.dir={tmp_path}"]
+    assert run_in_process(*sweep).returncode == 0
+    job = tmp_path / "0"
+    before = (job / ".hydra" / "overrides.yaml").read_text()
+    links = sorted(p.name for p in (tmp_path / "tensorboard").iterdir() if p.is_symlink())
+    result = run_in_process(f"resume={job}", "trainer.max_epochs=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert read_metrics(job)["epochs"] == 2
+    assert (job / ".hydra" / "overrides.yaml").read_text() == before
+    assert json.loads((job / "run.json").read_text())["resumed"][0]["overrides"] == [
+        f"resume={job}",
+        "trainer.max_epochs=2",
+    ]
+    assert "max_epochs: 2" in (job / ".hydra" / "config.yaml").read_text()
+    write_report(tmp_path, echo=False)
+    assert load_runs(tmp_path)[1] == ["seed"]
+    assert (
+        sorted(p.name for p in (tmp_path / "tensorboard").iterdir() if p.is_symlink()) == links == ["seed=0", "seed=1"]
+    )

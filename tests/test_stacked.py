@@ -177,11 +177,13 @@ def test_groups_divergence_bad_configs_and_dropout_per_member(tmp_path):
 
 
 def test_a_config_composed_to_check_the_batch_is_reused_once_and_equals_a_fresh_one(tmp_path):
-    """The sweeper composes each job to check it; the launcher takes that config instead of composing it again."""
+    """The sweeper derives each job to check it (compose_once.py); the launcher takes that config instead of
+    deriving it again."""
     from conftest import CONF
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
+    from omegaconf import open_dict
 
     from litlab.stacked.compose_once import ReusingConfigLoader
 
@@ -198,13 +200,15 @@ def test_a_config_composed_to_check_the_batch_is_reused_once_and_equals_a_fresh_
         time.sleep(0.01)
         resolved = master.stamp  # the master's resolver cache moves on after the check
         taken = [reusing.take(master, job) for job in jobs]
-        assert all(t is c for t, c in zip(taken, checked))  # reused, not composed again
-        for job, config in zip(jobs, taken):
-            fresh = loader.load_sweep_config(master, job)
+        assert all(t.task is c for t, c in zip(taken, checked))  # reused, not derived again
+        for job, taken_job in zip(jobs, taken):
+            config, fresh = taken_job.task, loader.load_sweep_config(master, job)
+            with open_dict(fresh):
+                del fresh["hydra"]
             assert OmegaConf.to_container(config) == OmegaConf.to_container(fresh)
             assert OmegaConf.get_cache(config) == OmegaConf.get_cache(fresh)
             assert config.stamp == fresh.stamp == resolved
-        assert reusing.take(master, jobs[0]) is not taken[0]  # once: asked again, it composes anew
+        assert reusing.take(master, jobs[0]).task is not taken[0].task  # once: asked again, it is derived anew
     GlobalHydra.instance().clear()
 
 

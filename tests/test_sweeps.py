@@ -32,7 +32,7 @@ def test_grid_sweep_with_a_failing_job_reports_all(tmp_path, run_in_process):
     runs = done[done["optimizer.lr"] == 0.1]["test/loss"]
     assert softmax["runs"] == "2/2" and softmax["test/loss mean"] == pytest.approx(runs.mean())
     assert softmax["test/loss std"] == pytest.approx(runs.std())
-    assert "| job | model | optimizer.lr | seed | status |" in result.stdout  # the Markdown table
+    assert "best by val/loss (mean over 2 seeds): model=softmax optimizer.lr=" in result.stdout  # the best setting
     assert "**failed**" in (tmp_path / "report.md").read_text()
     for png in ("metrics_vs_model.png", "metrics_vs_optimizer_lr.png", "learning_curves.png"):
         assert (tmp_path / png).stat().st_size > 10_000

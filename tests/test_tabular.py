@@ -386,7 +386,7 @@ def test_summary_line_hparams_and_data_baseline_false(tmp_path, run_in_process):
     # TensorBoard's HParams tab lists the baseline's final metrics beside the network's.
     events = EventAccumulator(str(next((tmp_path / "on").rglob("events.out.tfevents.*")).parent))
     events.Reload()
-    assert {"hp/test/acc", "hp/baseline/test/acc", "hp/baseline/val/loss"} <= set(events.Tags()["scalars"])
+    assert {"test/acc", "baseline/test/acc", "baseline/val/loss"} <= set(events.Tags()["scalars"])
 
     result = run_in_process(*run, "data.baseline=false", f"hydra.run.dir={tmp_path / 'off'}")
     assert result.returncode == 0, result.stderr[-2000:]

@@ -4,7 +4,7 @@ scikit-learn's `RidgeCV` (regression) or `LogisticRegressionCV` (classification)
 training rows the network trained on, as the data module holds them: the same split, the same
 preprocessing, the same targets (a table's regression targets standardised). Its outputs go through
 the run's own loss and score metrics, so `baseline/val/<score>` and `baseline/test/<score>` compare
-with `val/<score>` and `test/<score>` one to one; `summary_line` says which of the two is better.
+with `val/<score>` and `test/<score>` one to one; `comparison` says which of the two is better.
 
 The fit depends on the data alone: runs whose splits are equal (the jobs of a sweep over anything
 but the data, stacked members) share one fit, found by a digest of the split tensors.
@@ -140,7 +140,7 @@ def _digest(splits: dict, task: str, num_outputs: int) -> str:
 HEADLINE = {"test/acc": "higher", "test/mse": "lower"}  # the score each task's line compares, and which way is better
 
 
-def summary_line(record: dict) -> str | None:
+def comparison(record: dict) -> str | None:
     """ "network test/mse 0.21, linear baseline 0.17: the baseline is better", or None without a baseline."""
     for key, better in HEADLINE.items():
         if key in record and f"baseline/{key}" in record:

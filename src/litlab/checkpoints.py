@@ -100,3 +100,14 @@ def copy_checkpoint(value: Any) -> Any:
 
 
 ATOMS = (int, float, str, bool, type(None))
+
+
+def epochs_trained(checkpoint: dict) -> int:
+    """How many epochs of training a checkpoint holds.
+
+    Its `epoch` is the epoch counter when it was written: the epoch under way for a checkpoint written
+    after a validation (`epoch007.ckpt`: 8 epochs trained), the count itself for `last.ckpt` written when
+    training ended. The fit loop's count of processed epochs is right for both.
+    """
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    return progress.get("processed", checkpoint.get("epoch", -1) + 1)

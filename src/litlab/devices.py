@@ -9,6 +9,8 @@
 - `keep_log_file_on_rank_zero`: one `train.log` per run, written by rank 0.
 """
 
+import difflib
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,16 @@ def instantiate_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
         )
     refuse_script_relaunch_in_sweep(trainer, cfg)
     return trainer
+
+
+def check_trainer_arguments(trainer: DictConfig) -> None:
+    """A key under `trainer` that `lightning.Trainer` does not take (`+trainer.max_epoch=2`) stops in one line."""
+    allowed = [name for name in inspect.signature(L.Trainer).parameters if name != "self"]
+    for key in trainer:
+        if key != "_target_" and key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean trainer.{close[0]}?" if close else ""
+            raise LitlabError(f"trainer.{key} is not an argument of lightning.Trainer{hint}")
 
 
 def refuse_script_relaunch_in_sweep(trainer: L.Trainer, cfg: DictConfig) -> None:

@@ -7,11 +7,14 @@
 import lightning as L
 from omegaconf import DictConfig
 
+from litlab.checkpoints import epochs_trained
 from litlab.record import print_summary, write_metrics
 from litlab.restore import restore
+from litlab.run import setup_logging
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    setup_logging()  # Lightning's lines once, through Hydra's handlers (console and eval.log)
     run = restore(cfg.ckpt_path, cfg.get("data"))
     trainer = L.Trainer(
         accelerator=cfg.accelerator,
@@ -25,7 +28,7 @@ def evaluate(cfg: DictConfig) -> dict:
     metrics = {k: float(v) for k, v in test(run.system, datamodule=run.datamodule, verbose=False)[0].items()}
     record = {
         "status": "evaluated",
-        "epochs": run.checkpoint.get("epoch", 0) + 1,
+        "epochs": epochs_trained(run.checkpoint),
         "checkpoint": str(cfg.ckpt_path),
         "split": cfg.split,
         "data": run.config.data._target_,

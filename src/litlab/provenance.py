@@ -2,9 +2,10 @@
 
 The command line, the overrides, litlab's version and git commit (with a flag when the working tree
 had uncommitted changes), and the versions of Python, torch, Lightning and Hydra. A resumed run adds
-an entry under `resumed`.
+an entry under `resumed`, with the overrides given to the resume (`resumed_overrides`).
 """
 
+import functools
 import json
 import platform
 import subprocess
@@ -39,6 +40,29 @@ def write_run_info(output_dir: str | Path, overrides: list[str]) -> Path:
     return path
 
 
+def resumed_overrides(output_dir: str | Path, overrides: list[str]) -> list[str]:
+    """A resumed run: its folder's `.hydra/overrides.yaml` set back to the overrides that made the folder;
+    returns the resume's own overrides (`resume=...` and those typed with it).
+
+    Hydra writes the resumed run's whole command line there (the folder's overrides and the new ones, see
+    litlab.cli.resume_arguments). Keys given to a resume belong to the resume, not to the run: a sweep's
+    report keeps reading the job's sweep settings, and run.json's `resumed` entries record the rest;
+    `.hydra/config.yaml` is the config the resumed run used.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    path = Path(output_dir) / "run.json"
+    first = json.loads(path.read_text()).get("overrides") if path.exists() else None
+    if first is None:  # a folder without run.json: nothing says what made it
+        return overrides
+    subdir = HydraConfig.get().output_subdir if HydraConfig.initialized() else ".hydra"
+    if subdir:
+        OmegaConf.save(OmegaConf.create(list(first)), Path(output_dir) / subdir / "overrides.yaml")
+    return [override for override in overrides if override not in first]
+
+
+@functools.cache  # once a process: a sweep of hundreds of jobs asks git once, not twice a job
 def _git() -> dict:
     """The commit of the checkout litlab runs from, when it is a git checkout."""
     source = Path(litlab.__file__).resolve().parent

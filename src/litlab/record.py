@@ -2,17 +2,19 @@
 
 `write_metrics` writes the folder's `metrics.json`, `log_hparams` fills TensorBoard's HParams tab (or
 MLflow's params), and `print_summary` prints the table of final metrics, the network against the linear
-baseline (litlab/baseline.py) when the record has one, and the run's folder.
+baseline (litlab/baseline.py) when the record has one, and the run's folder (inside a multirun: one line),
+and writes the final metrics into the run's log file.
 """
 
 import json
+import logging
 import math
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from litlab.baseline import summary_line
+from litlab import baseline
 
 
 def number(value) -> float:
@@ -29,16 +31,34 @@ def write_metrics(cfg: DictConfig, record: dict) -> None:
     path.write_text(json.dumps(clean, indent=2) + "\n")
 
 
+# The run's log file alone (conf/hydra/job_logging/litlab.yaml): its overrides and final metrics.
+TRAIN_LOG = logging.getLogger("litlab.train_log")
+log = logging.getLogger("litlab")
+
+
 def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
-    """Fill TensorBoard's HParams tab: the run's settings beside its final metrics; MLflow's params likewise."""
+    """Fill TensorBoard's HParams tab: the run's settings beside its final metrics; MLflow's params likewise.
+
+    The HParams tab reads a metric's value from the run's scalars of the same name: `val/loss` and `test/loss`
+    are there already (logged per epoch, and by the test), so the summary names them and logs no new points.
+    """
     from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
     params = _flatten(OmegaConf.to_container(cfg, resolve=True))
     params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
-            finals = {f"hp/{k}": v for k, v in metrics.items() if k.startswith(("val/", "test/", "baseline/"))}
-            logger.log_hyperparams(params, metrics=finals)
+            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard.summary import hparams
+
+            logger.log_hyperparams(params)  # hparams.yaml
+            finals = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/", "baseline/"))}
+            with SummaryWriter(logger.log_dir) as writer:  # the run's folder: TensorBoard reads it as one run
+                for summary in hparams(params, finals):
+                    writer.file_writer.add_summary(summary)
+                for key, value in finals.items():  # the baseline's figures have no scalars of their own yet
+                    if key.startswith("baseline/"):
+                        writer.add_scalar(key, value)
         elif isinstance(logger, MLFlowLogger):  # its final metrics are already there, logged by the test
             logger.log_hyperparams(params)
 
@@ -53,20 +73,75 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def print_summary(cfg: DictConfig, record: dict) -> None:
-    """The final metrics as a table on the console, then the run's folder."""
+def print_summary(
+    cfg: DictConfig,
+    record: dict,
+    console_log: logging.Logger = log,
+    train_log: logging.Logger = TRAIN_LOG,
+    brief: bool | None = None,
+) -> None:
+    """The final metrics as a table on the console, then the run's folder; the metrics in the log file.
+
+    `brief` (by default: inside a multirun): one line, on the console and in the log file, as
+    `console_log` writes both; the sweep's report has the table.
+    """
+    if _in_multirun() if brief is None else brief:
+        console_log.info("%s", summary_line(record))
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{record['status']}, {record['epochs']} epochs", title_justify="left")
+    train_log.info("%s", summary_line(record))
+    if stop_reason(record):
+        console_log.info("%s", stop_reason(record))  # and in the log file
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in record.items():
-        if key.startswith(("train/", "val/", "test/", "params/")):
-            table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    console = Console()
-    console.print(table)
-    comparison = summary_line(record)
+        if _is_metric(key):
+            table.add_row(key, _show(value))
+    print(headline(record))
+    Console().print(table)
+    comparison = baseline.comparison(record)
     if comparison:
-        console.print(comparison)
-    console.print(f"run folder: {cfg.paths.output_dir}")
+        print(comparison)
+        train_log.info("%s", comparison)
+    print(f"run folder: {cfg.paths.output_dir}")  # on one line, however long: a user copies it
+
+
+def headline(record: dict) -> str:
+    """`completed, 12 epochs`, and `stopped early` when an EarlyStopping callback ended training."""
+    return f"{record['status']}, {record['epochs']} epochs" + (", stopped early" if record.get("stopped_early") else "")
+
+
+def stop_reason(record: dict) -> str | None:
+    """Why training stopped early, in a line: the monitored metric, the patience and Lightning's reason."""
+    why = record.get("stopped_early")
+    return f"stopped early on {why['monitor']} with patience {why['patience']}: {why['message']}" if why else None
+
+
+def summary_line(record: dict) -> str:
+    """`completed, 10 epochs: val/loss 0.2483, val/acc 0.8667, test/loss 0.1837, test/acc 0.9333, ...`."""
+    metrics = ", ".join(f"{k} {_show(v)}" for k, v in sorted(record.items(), key=_stage_order) if _is_metric(k))
+    line = f"{headline(record)}: {metrics}" if metrics else headline(record)
+    return f"{line} ({stop_reason(record)})" if stop_reason(record) else line
+
+
+def _is_metric(key: str) -> bool:
+    return key.startswith(("train/", "val/", "test/", "params/"))
+
+
+def _stage_order(item: tuple) -> tuple:
+    stages = ("val/", "test/", "train/", "params/")
+    return next((i for i, s in enumerate(stages) if item[0].startswith(s)), len(stages)), item[0]
+
+
+def _show(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

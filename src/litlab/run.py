@@ -18,7 +18,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,10 +26,10 @@ from litlab import baseline, finetune
 from litlab.callbacks.divergence import Diverged
 from litlab.checkpoints import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
 from litlab.config.checks import check_run
-from litlab.devices import instantiate_trainer, keep_log_file_on_rank_zero
+from litlab.devices import check_trainer_arguments, instantiate_trainer, keep_log_file_on_rank_zero
 from litlab.errors import LitlabError
-from litlab.provenance import write_run_info
-from litlab.record import log_hparams, number, print_summary, write_metrics
+from litlab.provenance import resumed_overrides, write_run_info
+from litlab.record import TRAIN_LOG, log_hparams, number, print_summary, write_metrics
 from litlab.systems import SYSTEMS
 
 log = logging.getLogger("litlab")
@@ -38,6 +38,7 @@ log = logging.getLogger("litlab")
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
 warnings.filterwarnings("ignore", ".*isinstance.treespec, LeafSpec.*")  # inside Lightning itself
+warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")  # resume=: its own folder
 
 
 def main(cfg: DictConfig) -> float | None:
@@ -93,7 +94,12 @@ def fit(cfg: DictConfig) -> Outcome:
     datamodule, system, trainer = build(cfg)
     ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), cfg.get("resume"))
     if trainer.is_global_zero:
-        write_run_info(cfg.paths.output_dir, _overrides())
+        overrides = _overrides()
+        if cfg.get("resume"):  # the folder keeps the overrides that made it (a sweep's report reads them)
+            overrides = resumed_overrides(cfg.paths.output_dir, overrides)
+        write_run_info(cfg.paths.output_dir, overrides)
+        said = "resumed with" if cfg.get("resume") else "overrides"
+        TRAIN_LOG.info("%s: %s", said, " ".join(overrides) or "none (conf/train.yaml as it is)")
         # Replaced when the run ends; a run killed outright (SIGKILL, power loss) keeps it, and the sweep
         # report tells such a job from a live one by its pid and host.
         write_metrics(
@@ -106,7 +112,7 @@ def fit(cfg: DictConfig) -> Outcome:
             },
         )
     try:
-        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
     except Diverged as error:
         if trainer.is_global_zero:
             write_metrics(cfg, {"status": "diverged", "epoch": error.epoch, "step": error.step, "error": str(error)})
@@ -124,13 +130,16 @@ def fit(cfg: DictConfig) -> Outcome:
             )
         raise SystemExit(143 if isinstance(error, SIGTERMException) else 130) from None
     metrics = {k: number(v) for k, v in trainer.callback_metrics.items()}
+    stopped = stopped_early(trainer)  # read before the test: loading the best checkpoint restores the callbacks
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    tested = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    # Our own checkpoints (a config in their hyperparameters): weights_only=False, as Lightning defaults to.
+    tested = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=False)
     metrics.update({k: number(v) for k, v in tested[0].items()})
     if trainer.is_global_zero:
         metrics.update(baseline.scores(datamodule, system))
     metrics = dict(sorted(metrics.items()))
-    record = {"status": "completed", "epochs": trainer.current_epoch, "best_checkpoint": best, **metrics}
+    record = {"status": "completed", "epochs": trainer.current_epoch, **stopped}
+    record.update(best_checkpoint=best, **metrics)
     if trainer.is_global_zero:
         write_metrics(cfg, record)
         log_hparams(trainer.loggers, cfg, metrics)
@@ -142,6 +151,7 @@ def fit(cfg: DictConfig) -> Outcome:
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The data module (loaded), the system around its network, and the Trainer, all from `cfg`."""
     check_run(cfg)
+    check_trainer_arguments(cfg.trainer)
     datamodule, system = build_system(cfg, _starting_checkpoint(cfg))
     return datamodule, system, build_trainer(cfg)
 
@@ -152,7 +162,7 @@ def build_system(cfg: DictConfig, checkpoint: dict | None = None) -> tuple[L.Lig
     `checkpoint`: a checkpoint whose data module state (a table's fitted preprocessing) the data module
     takes instead of fitting its own, so its rows are transformed as the weights expect them.
     """
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
     datamodule = load_data(cfg.data, checkpoint)
     return datamodule, system_for(cfg, datamodule)
 
@@ -202,14 +212,32 @@ def _starting_checkpoint(cfg: DictConfig) -> dict | None:
     return read_checkpoint(path) if path else None
 
 
+def stopped_early(trainer: L.Trainer) -> dict:
+    """`{"stopped_early": {...}}` when an EarlyStopping callback ended training, with its reason; else {}."""
+    for callback in trainer.early_stopping_callbacks:
+        if callback.stopping_reason_message:
+            why = {
+                "reason": callback.stopping_reason.name.lower(),  # patience_exhausted, stopping_threshold, ...
+                "monitor": callback.monitor,
+                "patience": callback.patience,
+                "message": callback.stopping_reason_message.removesuffix(" Signaling Trainer to stop."),
+            }
+            return {"stopped_early": why}
+    return {}
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     if not logger:  # logger=none: the lr monitor has nowhere to write and Lightning refuses it
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    quiet = {}
+    if _in_multirun():  # a job prints its overrides (Hydra) and its result: the sweep's report has the rest
+        callbacks = [c for c in callbacks if not isinstance(c, (ProgressBar, ModelSummary))]
+        quiet = {"enable_progress_bar": False}
     extra = instantiate(cfg.trainer.plugins) or []
     plugins = [AtomicCheckpointIO(), *(extra if isinstance(extra, list) else [extra])]  # never a half-written ckpt
-    return instantiate_trainer(cfg, logger=logger, callbacks=callbacks, plugins=plugins)
+    return instantiate_trainer(cfg, logger=logger, callbacks=callbacks, plugins=plugins, **quiet)
 
 
 def _overrides() -> list[str]:

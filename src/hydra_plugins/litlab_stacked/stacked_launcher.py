@@ -7,6 +7,7 @@ imported when a multirun launches. See docs/sweeps.md, "Stacked sweeps".
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
@@ -18,22 +19,30 @@ from omegaconf import DictConfig
 @dataclass
 class StackedLauncherConf:
     _target_: str = "hydra_plugins.litlab_stacked.stacked_launcher.StackedLauncher"
-    max_members: int = 32  # the most jobs trained as one model; a larger group is split (memory)
+    # The most jobs trained as one model; a larger group is split. auto: as many as the device's free memory holds
+    # (litlab/stacked/group_size.py).
+    max_members: Any = "auto"
+    # With hydra.sweep.dir=<a sweep that stopped>: its finished jobs are kept, the interrupted ones continue.
+    resume: bool = False
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="stacked", node=StackedLauncherConf, provider="litlab")
 
 
 class StackedLauncher(Launcher):
-    def __init__(self, max_members: int = 32) -> None:
+    def __init__(self, max_members: int | str = "auto", resume: bool = False) -> None:
         self.max_members = max_members
+        self.resume = resume
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        import gc
+
         from litlab.stacked.compose_once import ReusingConfigLoader
 
+        gc.freeze()  # what is loaded by now lives as long as the process: the collector need not scan it again
         # The sweeper shares this context: the configs it composes to check a batch are kept for launch().
         if not isinstance(hydra_context.config_loader, ReusingConfigLoader):
             hydra_context.config_loader = ReusingConfigLoader(hydra_context.config_loader)

@@ -84,7 +84,7 @@ class IntervalCheckpoint(ModelCheckpoint):
         io = trainer.strategy.checkpoint_io
         if self.write_last and trainer.global_step != self._written_step and not trainer.fast_dev_run:
             self.last_model_path = self.format_checkpoint_name({}, self.CHECKPOINT_NAME_LAST)
-            trainer.save_checkpoint(self.last_model_path)  # HeldWrites writes what it holds before it
+            trainer.save_checkpoint(self.last_model_path, weights_only=self.save_weights_only)  # held ones first
             self._written_step = trainer.global_step
         elif isinstance(io, HeldWrites):
             io.flush()

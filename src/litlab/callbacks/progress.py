@@ -9,11 +9,14 @@ always for the last batch of a loop, so the bar ends full and the metrics shown 
 Lightning's bar also adds a new (hidden) validation task at every validation and never removes the old
 ones, so after 200 epochs each redraw walks 200 tasks. This bar removes the validation task once the pass
 is over: a run shows one training and at most one validation bar, whatever its length.
+
+The bar shows no processing speed: on small data an epoch is over before rich measures one (`0.00it/s`).
 """
 
 from time import monotonic
 
 from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks.progress.rich_progress import ProcessingSpeedColumn
 
 
 class ThrottledRichProgressBar(RichProgressBar):
@@ -21,6 +24,9 @@ class ThrottledRichProgressBar(RichProgressBar):
         """refresh_rate: redraws per second (0 hides the bar), as for Lightning's RichProgressBar."""
         super().__init__(refresh_rate=refresh_rate, **kwargs)
         self._next_update = 0.0
+
+    def configure_columns(self, trainer) -> list:
+        return [c for c in super().configure_columns(trainer) if not isinstance(c, ProcessingSpeedColumn)]
 
     def _due(self, batch_idx: int, total: int | float) -> bool:
         """Whether batch `batch_idx` (of `total` in this loop) should be shown; restarts the clock if so."""

@@ -95,8 +95,18 @@ def _show(value: Any) -> str:
 def check_run(cfg: DictConfig) -> None:
     """Everything about a training config that can be refused before any data is loaded."""
     check_config(cfg)
+    check_no_weight_decay(cfg.optimizer)
     check_accelerator(cfg.accelerator.get("accelerator", "auto"))
     check_model_fits_data(cfg)
+
+
+def check_no_weight_decay(optimizer: DictConfig) -> None:
+    """`+optimizer.weight_decay=0.1` is refused: the optimizer's parameter groups set it from regularization.l2."""
+    if "weight_decay" in optimizer:
+        raise LitlabError(
+            f"optimizer.weight_decay={optimizer.weight_decay} is not allowed: weight decay has one place, "
+            f"regularization.l2 (weights only, never biases); use regularization.l2={optimizer.weight_decay}"
+        )
 
 
 def check_accelerator(name: str) -> None:

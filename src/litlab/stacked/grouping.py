@@ -29,6 +29,7 @@ CALLBACKS = {
     "litlab.callbacks.progress.ThrottledRichProgressBar": None,  # the stacked loop logs its own progress
     "lightning.pytorch.callbacks.RichProgressBar": None,
     "lightning.pytorch.callbacks.TQDMProgressBar": None,
+    "litlab.callbacks.summary.NetworkSummary": None,  # a multirun's job prints no summary
     "litlab.callbacks.prediction_grid.PredictionGrid": None,
     "litlab.callbacks.divergence.StopOnDivergence": None,
     "litlab.callbacks.resumable.Resumable": None,
@@ -75,6 +76,11 @@ TRAINER_DEFAULTS = {
 }
 
 
+def stackable_key(key: str) -> bool:
+    """`optimizer.lr`, `seed`: a key whose value may differ inside a group."""
+    return any(key == name or key.startswith(name + ".") for name in STACKABLE)
+
+
 def group_key(cfg: DictConfig) -> str:
     """The job's config without the stackable keys and the Hydra node, as text: equal keys stack."""
     tree = OmegaConf.to_container(cfg, resolve=False)
@@ -90,7 +96,7 @@ def group_key(cfg: DictConfig) -> str:
 
 
 def unstackable(cfg: DictConfig) -> str | None:
-    """Why the stacked loop cannot run this job as the single run would (None: it can)."""
+    """Why the stacked loop cannot run this job as the single run would (None: it can). Reads no stackable key."""
     accelerator = cfg.accelerator
     strategy = accelerator.get("strategy", "auto")
     if (

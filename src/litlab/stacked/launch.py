@@ -1,25 +1,37 @@
 """What `hydra/launcher=stacked` does with a sweep's jobs: group them, run each group as one model.
 
-1. Every job's config is composed (Hydra's `load_sweep_config`, as the basic launcher does), or taken as
-   the sweeper composed it to check the batch (compose_once.py).
+1. Every job's config is derived from its shape's composition (compose_once.py: Hydra composes each set of
+   config-group choices once), or taken as the sweeper's batch check derived it.
 2. Jobs that cannot stack (grouping.unstackable), and groups of one, run one after another through
    Hydra's `run_job` with the task function: exactly the basic launcher's run.
-3. Each group's jobs first pass through `run_job` too, with a task that checks the job's config and keeps
-   it: Hydra creates the job's folder, writes `.hydra/` and calls the job callbacks as for any job. A job
-   whose config is refused runs right there through the task function, and fails alone as it would.
-4. The group's remaining members are built, trained and tested together (loop.py); each job's return
+3. Each group's job folders are made in one pass (job_folders.py): `.hydra/` as `run_job` writes it. A job
+   whose config is refused (litlab.config.checks) runs right there through `run_job` and the task function,
+   and fails alone as it would. Where `run_job` must act per job (job_folders.bulk_allowed), each job of the
+   group passes through `run_job` with a task that checks its config and keeps it.
+4. The group's remaining members are built, trained and tested together (train.py); each job's return
    value is then filled in, in the order the sweeper gave the jobs.
+
+With `hydra.launcher.resume=true` and the `hydra.sweep.dir` of a sweep that stopped, a job whose folder has a
+finished metrics.json is kept as it is (its value read back), and a job that stopped midway continues from its
+`checkpoints/last.ckpt` as a single run (`resume=` its folder); the others run as above.
+
+The launcher logs how long each phase took (phases.py): scripts/bench_stacked.py reads these lines.
 """
 
+import gc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, open_dict, read_write
 
-from litlab.stacked.grouping import group_key, split, unstackable
+from litlab.stacked.compose_once import JobConfig, full_config
+from litlab.stacked.group_size import group_size
+from litlab.stacked.group_size import parse as parse_max_members
+from litlab.stacked.grouping import group_key, split, stackable_key, unstackable
+from litlab.stacked.phases import Clock, phase, report
 
 log = logging.getLogger("litlab.stacked")
 
@@ -28,7 +40,12 @@ log = logging.getLogger("litlab.stacked")
 class Job:
     idx: int
     overrides: list[str]
-    config: DictConfig  # the whole composed config, the hydra node included
+    config: JobConfig
+
+    @property
+    def cfg(self) -> DictConfig:
+        """The config the task receives (a fully composed job's includes the Hydra node)."""
+        return self.config.task if self.config.derived else self.config.full
 
 
 class _Pending:
@@ -39,33 +56,59 @@ class _Pending:
 
 
 def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+    parse_max_members(launcher.max_members)  # a bad value stops the sweep before any job runs
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for offset, overrides in enumerate(job_overrides):
-        job_config = launcher.hydra_context.config_loader.take(config, list(overrides))
-        with open_dict(job_config):
-            job_config.hydra.job.id = job_config.hydra.job.num = initial_job_idx + offset
-        jobs.append(Job(initial_job_idx + offset, list(overrides), job_config))
+    loader = launcher.hydra_context.config_loader
+    # The sweeper's batch check derived most configs already, on the loader's clock.
+    with phase("compose", len(job_overrides), clock=loader.clock):
+        jobs = [
+            Job(initial_job_idx + offset, list(overrides), loader.take(config, list(overrides)))
+            for offset, overrides in enumerate(job_overrides)
+        ]
+    report("compositions", loader.compositions)  # Hydra's, within the compose phase
+    loader.clock, loader.compositions = Clock(), Clock()  # the next batch (Optuna's) counts its own
+    derived = sum(job.config.derived for job in jobs)
+    log.info(
+        "%d job configs: %d derived from %d composition(s), %d composed in full",
+        len(jobs),
+        derived,
+        len({id(job.config.shape) for job in jobs if job.config.derived}),
+        len(jobs) - derived,
+    )
 
-    alone, groups = [], {}
-    for job in jobs:
-        try:
-            reason = unstackable(job.config)
-        except Exception as error:  # a config the checks will refuse: the job runs (and fails) alone
-            reason = f"its config ({error})"
-        if reason:
-            alone.append((job, reason))
-        else:
-            groups.setdefault(group_key(job.config), []).append(job)
-    chunks = []
-    for members in groups.values():
-        if len(members) == 1:
-            alone.append((members[0], "nothing to stack it with"))
-        else:
-            chunks += split(members, launcher.max_members)
+    with phase("import"):  # torch and Lightning, which grouping and training use
+        import litlab.stacked.train  # noqa: F401
+    gc.freeze()  # what is loaded by now lives as long as the process: the collector need not scan it again
+
+    returns: dict[int, JobReturn] = {}
+    alone, resumed = [], set()
+    if launcher.resume:
+        with phase("resume", len(jobs)):
+            returns, resumed = _resume(launcher, jobs)
+        alone = [(job, "resumed from its checkpoints/last.ckpt") for job in jobs if job.idx in resumed]
+        log.info(
+            "Resuming the sweep: %d jobs finished before, %d continue from their last.ckpt", len(returns), len(resumed)
+        )
+
+    with phase("group", len(jobs)):
+        groups, seen = {}, {}
+        for job in jobs:
+            if job.idx in returns or job.idx in resumed:
+                continue
+            reason, key = _classify(job, seen)
+            if reason:
+                alone.append((job, reason))
+            else:
+                groups.setdefault(key, []).append(job)
+        chunks = []
+        for members in groups.values():
+            if len(members) == 1:
+                alone.append((members[0], "nothing to stack it with"))
+            else:
+                chunks += split(members, _group_size(launcher, members))
     log.info(
         "Launching %d jobs: %d stacked in %d group(s), %d alone",
         len(jobs),
@@ -76,10 +119,9 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     for number, chunk in enumerate(chunks, 1):
         log.info("\tgroup %d (%d members): jobs %s", number, len(chunk), ", ".join(f"#{j.idx}" for j in chunk))
 
-    returns: dict[int, JobReturn] = {}
     for job, reason in sorted(alone, key=lambda pair: pair[0].idx):
         log.info("\t#%d : %s (alone: %s)", job.idx, " ".join(filter_overrides(job.overrides)), reason)
-        returns[job.idx] = _run(launcher, job, launcher.task_function)
+        returns[job.idx] = _run(launcher, job, launcher.task_function, resume=job.idx in resumed)
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     for number, chunk in enumerate(chunks, 1):
         returns.update(_run_group(launcher, chunk, number))
@@ -87,41 +129,83 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     return [returns[job.idx] for job in jobs]
 
 
-def _run(launcher, job: Job, task) -> JobReturn:
+def _group_size(launcher, members: list[Job]) -> int:
+    from litlab.stacked.loop import device_for
+
+    cfg = members[0].cfg
+    device = device_for(cfg.accelerator.get("accelerator", "auto"))
+    return group_size(launcher.max_members, cfg, device, len(members))
+
+
+def _classify(job: Job, seen: dict) -> tuple[str | None, str | None]:
+    """Why the job runs alone (None: it stacks), and its group's key.
+
+    Both read only the keys that are not stackable (grouping.py): jobs of one shape whose value overrides
+    on such keys are equal get the same answer, worked out once.
+    """
+    memo = None
+    if job.config.derived:
+        values = [(o.key_or_group, repr(o.value())) for o in job.config.values if not stackable_key(o.key_or_group)]
+        memo = (id(job.config.shape), tuple(values))
+        if memo in seen:
+            return seen[memo]
+    try:
+        reason = unstackable(job.cfg)
+    except Exception as error:  # a config the checks will refuse: the job runs (and fails) alone
+        reason = f"its config ({error})"
+    answer = (reason, None if reason else group_key(job.cfg))
+    if memo is not None:
+        seen[memo] = answer
+    return answer
+
+
+def _resume(launcher, jobs: list[Job]) -> tuple[dict[int, JobReturn], set[int]]:
+    """The returns of the jobs that finished before the sweep stopped, and the jobs that stopped midway."""
+    from litlab.stacked.job_folders import finished, interrupted, job_folder, kept
+
+    returns, resumed = {}, set()
+    for job in jobs:
+        folder = job_folder(launcher.config, job.config, job.idx)
+        metrics = finished(folder)
+        if metrics is not None:
+            log.info("\t#%d : %s (finished before: %s)", job.idx, " ".join(filter_overrides(job.overrides)), folder)
+            returns[job.idx] = kept(job.config, metrics, folder)
+        elif interrupted(folder):
+            resumed.add(job.idx)
+    return returns, resumed
+
+
+def _run(launcher, job: Job, task, resume: bool = False) -> JobReturn:
+    config = full_config(job.config, job.idx)
+    if resume:  # a single run continuing the job's folder from its last.ckpt (`python train.py resume=FOLDER`)
+        from litlab.stacked.job_folders import job_folder
+
+        config.resume = str(job_folder(launcher.config, job.config, job.idx))
     return run_job(
         hydra_context=launcher.hydra_context,
         task_function=task,
-        config=job.config,
+        config=config,
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
 
 
 def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
+    from litlab.stacked.job_folders import bulk_allowed
     from litlab.stacked.train import train_group
 
-    def prepare(cfg: DictConfig):
-        """The job's task while its group forms: check its config; a refused one runs (and fails) now."""
-        import logging as logging_
-
-        from litlab.config.checks import check_run
-
-        logging_.getLogger("lightning").handlers.clear()  # as litlab.run.main does
-        try:
-            check_run(cfg)
-        except Exception:
-            return launcher.task_function(cfg)
-        # `cfg` is the job's own copy (run_job made it for this task; nothing else changes it), as is the Hydra
-        # config run_job keeps in the JobReturn: both are taken as they are, not copied again.
-        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
-        return _Pending(cfg)
-
-    returns = {}
+    logging.getLogger("lightning").handlers.clear()  # as litlab.run.main does
     for job in chunk:
         log.info("\t#%d : %s (group %d)", job.idx, " ".join(filter_overrides(job.overrides)), number)
-        returns[job.idx] = _run(launcher, job, prepare)
-        configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
-    # Hydra's on_job_end callbacks have seen these jobs already, when their folders were made.
+    with phase("folders", len(chunk)):
+        reason = bulk_allowed(launcher.config, [job.config for job in chunk])
+        if reason:
+            log.info("\tgroup %d: job folders made one by one by Hydra's run_job (%s)", number, reason)
+            returns, started = {job.idx: _prepare_with_run_job(launcher, job) for job in chunk}, {}
+        else:
+            returns, started = _make_folders(launcher, chunk)
+    # Hydra's on_job_end callbacks have seen the jobs prepared by run_job already, when their folders were made;
+    # those of the folders made in one pass (`started`) see them once the group has trained.
     pending = {
         idx: ret
         for idx, ret in returns.items()
@@ -133,4 +217,80 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
     )
     for idx, value in zip(members, values):
         returns[idx].return_value = value
+    _job_end(launcher, started, returns)
     return returns
+
+
+def _job_end(launcher, configs: dict[int, DictConfig], returns: dict[int, JobReturn]) -> None:
+    """Hydra's `on_job_end` callbacks for each job whose folder was made in one pass, as run_job calls them."""
+    if not configs:
+        return
+    before = HydraConfig.instance().cfg
+    try:
+        for idx, config in configs.items():
+            HydraConfig.instance().set_config(config)
+            launcher.hydra_context.callbacks.on_job_end(config=config, job_return=returns[idx])
+    finally:
+        HydraConfig.instance().cfg = before
+
+
+def _make_folders(launcher, chunk: list[Job]) -> tuple[dict[int, JobReturn], dict[int, DictConfig]]:
+    """The group's folders in one pass; a job whose config is refused, or whose folder this pass cannot name,
+    goes through run_job. Also the whole config of each job that Hydra callbacks saw start."""
+    from litlab.config.checks import check_run
+    from litlab.stacked.job_folders import job_callbacks, make_folder, sweep_dir
+
+    returns, configs = {}, {}
+    callbacks = job_callbacks(launcher.config)
+    sweep = sweep_dir(launcher.config, chunk[0].config)
+    for job in chunk:
+        try:
+            check_run(job.cfg)
+        except Exception:  # runs through the task function, which says what is wrong, and fails alone
+            returns[job.idx] = _run(launcher, job, launcher.task_function)
+            continue
+        try:
+            ret = make_folder(job.config, job.idx, sweep)
+        except Exception as error:
+            log.info("\t#%d: its folder made by Hydra's run_job (%s)", job.idx, error)
+            returns[job.idx] = _prepare_with_run_job(launcher, job)
+            continue
+        ret.return_value = _Pending(ret.cfg)
+        returns[job.idx] = ret
+        if callbacks:
+            configs[job.idx] = _job_start(launcher, job, ret)
+    return returns, configs
+
+
+def _job_start(launcher, job: Job, ret: JobReturn) -> DictConfig:
+    """Hydra's `on_job_start` callbacks for a job whose folder was made in one pass, with its whole config."""
+    config = full_config(job.config, job.idx)
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.runtime.output_dir = ret.hydra_cfg.hydra.runtime.output_dir
+    before = HydraConfig.instance().cfg
+    try:
+        HydraConfig.instance().set_config(config)
+        launcher.hydra_context.callbacks.on_job_start(config=config, task_function=launcher.task_function)
+    finally:
+        HydraConfig.instance().cfg = before
+    return config
+
+
+def _prepare_with_run_job(launcher, job: Job) -> JobReturn:
+    """The job through run_job, with a task that checks its config and keeps it for the group."""
+
+    def prepare(cfg: DictConfig):
+        from litlab.config.checks import check_run
+
+        try:
+            check_run(cfg)
+        except Exception:
+            return launcher.task_function(cfg)
+        # `cfg` is the job's own copy (run_job made it for this task; nothing else changes it), as is the Hydra
+        # config run_job keeps in the JobReturn: both are taken as they are, not copied again.
+        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
+        return _Pending(cfg)
+
+    ret = _run(launcher, job, prepare)
+    configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
+    return ret

@@ -73,6 +73,8 @@ class Member:
         self.log_file.setFormatter(logging.Formatter(LOG_FORMAT))
         self.log.addHandler(self.log_file)
         self.log.setLevel(logging.INFO)
+        overrides = f"overrides: {' '.join(self.overrides)}"  # in train.log only, as a single run writes them
+        self.log_file.handle(logging.makeLogRecord({"name": self.log.name, "levelname": "INFO", "msg": overrides}))
         self.loggers = [instantiate(self.cfg.logger)] if self.cfg.get("logger") else []
         callbacks = self.cfg.get("callbacks") or {}
         checkpoint = next((c for c in callbacks.values() if c and _is_checkpoint(c.get("_target_"))), None)
@@ -212,8 +214,7 @@ class Member:
         record = {"status": "completed", "epochs": epochs, "best_checkpoint": self.best_path, **metrics}
         write_metrics(self.cfg, record)
         log_hparams(self.loggers, self.cfg, metrics)
-        print_summary(self.cfg, record)
-        self.log.info("run folder: %s", self.output_dir)
+        print_summary(self.cfg, record, console_log=self.log, brief=True)  # the line a multirun's job prints
         value = metrics.get(self.cfg.optimized_metric) if self.cfg.get("optimized_metric") else None
         return value if value is None or math.isfinite(value) else None
 

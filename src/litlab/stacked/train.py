@@ -6,6 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.stacked.loop import StackedLoop, attach_optimizers, build, device_for
 from litlab.stacked.member import Member
+from litlab.stacked.phases import phase
 from litlab.stacked.system import StackedSystem
 
 log = logging.getLogger("litlab.stacked")
@@ -22,20 +23,23 @@ def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]
         )
         for idx, cfg, hydra_cfg in jobs
     ]
-    for member in members:
-        member.open(group)
-        log.addHandler(member.log_file)  # the group's lines go into every member's train.log too
+    with phase("open", len(members)):
+        for member in members:
+            member.open(group)
+            log.addHandler(member.log_file)  # the group's lines go into every member's train.log too
     try:
         return _train(members)
     finally:
-        for member in members:
-            log.removeHandler(member.log_file)
-            member.close()
+        with phase("close", len(members)):
+            for member in members:
+                log.removeHandler(member.log_file)
+                member.close()
 
 
 def _train(members: list[Member]) -> list[float | None]:
     device = device_for(members[0].cfg.accelerator.get("accelerator", "auto"))
-    built, generators = build(members, device)
+    with phase("build", len(members)):
+        built, generators = build(members, device)
     values = {m.job: None for m in members}
     if not built:
         return list(values.values())
@@ -43,9 +47,11 @@ def _train(members: list[Member]) -> list[float | None]:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
         loop = StackedLoop(built, stacked, blocks, device)
-        loop.fit()
-        for member, value in zip(built, loop.test()):
-            values[member.job] = value
+        with phase("train", len(built)):
+            loop.fit()
+        with phase("test", len(built)):
+            for member, value in zip(built, loop.test()):
+                values[member.job] = value
     except Exception as error:  # a failure of the whole group: every member that was still going says so
         log.exception("stacked group failed: %s", error)
         for member in built:

@@ -120,8 +120,9 @@ class System(L.LightningModule):
     def _log_epoch(self, stage: str) -> None:
         # torchmetrics syncs across processes inside compute(): each epoch value covers the whole split.
         self.pending[stage].flush()
-        values = {f"{stage}/loss": self.loss_means[f"{stage}_"].compute(), **self.scores[f"{stage}_"].compute()}
-        self.log_dict(values, prog_bar=stage != "train")
+        # The progress bar shows every loss, and the scores of validation and test.
+        self.log(f"{stage}/loss", self.loss_means[f"{stage}_"].compute(), prog_bar=True)
+        self.log_dict(self.scores[f"{stage}_"].compute(), prog_bar=stage != "train")
         self.loss_means[f"{stage}_"].reset()
         self.scores[f"{stage}_"].reset()
 
