@@ -1,8 +1,9 @@
 """What a run leaves behind, written the same way by a single run, a stacked member and `eval.py`.
 
 `write_metrics` writes the folder's `metrics.json`, `log_hparams` fills TensorBoard's HParams tab (or
-MLflow's params), and `print_summary` prints the table of final metrics and the run's folder (inside a
-multirun: one line), and writes the final metrics into the run's log file.
+MLflow's params), and `print_summary` prints the table of final metrics, the network against the linear
+baseline (litlab/baseline.py) when the record has one, and the run's folder (inside a multirun: one line),
+and writes the final metrics into the run's log file.
 """
 
 import json
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+
+from litlab import baseline
 
 
 def number(value) -> float:
@@ -49,10 +52,13 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
             from torch.utils.tensorboard.summary import hparams
 
             logger.log_hyperparams(params)  # hparams.yaml
-            finals = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
+            finals = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/", "baseline/"))}
             with SummaryWriter(logger.log_dir) as writer:  # the run's folder: TensorBoard reads it as one run
                 for summary in hparams(params, finals):
                     writer.file_writer.add_summary(summary)
+                for key, value in finals.items():  # the baseline's figures have no scalars of their own yet
+                    if key.startswith("baseline/"):
+                        writer.add_scalar(key, value)
         elif isinstance(logger, MLFlowLogger):  # its final metrics are already there, logged by the test
             logger.log_hyperparams(params)
 
@@ -96,6 +102,10 @@ def print_summary(
             table.add_row(key, _show(value))
     print(headline(record))
     Console().print(table)
+    comparison = baseline.comparison(record)
+    if comparison:
+        print(comparison)
+        train_log.info("%s", comparison)
     print(f"run folder: {cfg.paths.output_dir}")  # on one line, however long: a user copies it
 
 

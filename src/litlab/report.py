@@ -4,7 +4,8 @@
 (`.hydra/overrides.yaml`) and its final metrics (`metrics.json`). The swept keys are the overrides
 whose values differ between jobs. It writes, into the sweep folder:
 
-- `report.md` and `report.csv`: one row per job, the swept keys, `status` and the final metrics;
+- `report.md` and `report.csv`: one row per job, the swept keys, `status` and the final metrics (with the
+  linear baseline's, `baseline/val/*` and `baseline/test/*`, on tables: litlab/baseline.py);
   a job whose status is not `completed` (failed, diverged, interrupted, `unfinished`: killed while
   training, its metrics.json still saying `running`; or no metrics.json at all) is marked;
 - `report_by_seed.csv` when `seed` is swept: the runs that differ only in their seed, as mean and std;
@@ -124,7 +125,7 @@ def _load_yaml(path: Path):
 def _same_as_loss(table, metric: str) -> bool:
     import numpy as np
 
-    loss = metric.split("/")[0] + "/loss"
+    loss = metric.rsplit("/", 1)[0] + "/loss"  # test/mse: test/loss; baseline/test/mse: baseline/test/loss
     if not metric.endswith("/mse") or loss not in table:
         return False
     return bool(np.allclose(table[metric].astype(float), table[loss].astype(float), rtol=1e-5, equal_nan=True))
@@ -171,9 +172,9 @@ def _alive(record: dict) -> bool:
 
 
 def _metric_columns(table) -> list[str]:
-    """Final metrics in reading order: train, val, test, then params; learning rates left out."""
+    """Final metrics in reading order: train, val, test, the linear baseline's, then params; learning rates left out."""
     names = [c for c in table.columns if "/" in c and not c.startswith("lr-")]
-    order = {prefix: i for i, prefix in enumerate((*STAGES, "params"))}
+    order = {prefix: i for i, prefix in enumerate((*STAGES, "baseline", "params"))}
     return sorted(names, key=lambda c: (order.get(c.split("/")[0], len(order)), c))
 
 

@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, Progr
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import finetune
+from litlab import baseline, finetune
 from litlab.callbacks.divergence import Diverged
 from litlab.checkpoints import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
 from litlab.config.checks import check_run
@@ -135,6 +135,8 @@ def fit(cfg: DictConfig) -> Outcome:
     # Our own checkpoints (a config in their hyperparameters): weights_only=False, as Lightning defaults to.
     tested = trainer.test(system, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=False)
     metrics.update({k: number(v) for k, v in tested[0].items()})
+    if trainer.is_global_zero:
+        metrics.update(baseline.scores(datamodule, system))
     metrics = dict(sorted(metrics.items()))
     record = {"status": "completed", "epochs": trainer.current_epoch, **stopped}
     record.update(best_checkpoint=best, **metrics)

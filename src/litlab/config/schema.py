@@ -57,6 +57,7 @@ class SplitDataConf(DataConf):
     """A data set split into train / val / test parts of the given sizes (Iris, digits, synthetic)."""
 
     sizes: list[int] = checked([120, 15, 15], Each(AT_LEAST_ONE))
+    baseline: bool = True  # also fit scikit-learn's linear model on the training rows: baseline/* (litlab/baseline.py)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class CSVConf(DataConf):
     split: list[float] = checked([0.8, 0.1, 0.1], Each(Range(0, 1, open_low=True)))
     folds: int = checked(1, AT_LEAST_ONE)  # k-fold: validate on fold `fold` of the non-test rows (1: data.split)
     fold: int = checked(0, NON_NEGATIVE)
+    baseline: bool = True  # also fit scikit-learn's linear model on the training rows: baseline/* (litlab/baseline.py)
 
 
 # -- model ------------------------------------------------------------------------------------------

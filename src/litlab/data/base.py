@@ -32,10 +32,12 @@ class InMemoryDataModule(L.LightningDataModule):
         normalize: str = "standard",
         drop_last: bool = False,
         data_dir: str = "data",
+        baseline: bool = False,
     ):
         super().__init__()
         self.batch_size, self.seed, self.normalize = batch_size, seed, normalize
         self.drop_last, self.data_dir = drop_last, data_dir
+        self.baseline = baseline  # fit the linear baseline beside the run (litlab/baseline.py); conf/data/ sets it
         self.splits: dict[str, Split] = {}
         self._on_device: dict[str, Split] = {}  # the splits moved to the Trainer's device, once
 

@@ -26,6 +26,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from litlab import baseline
 from litlab.callbacks.divergence import Diverged
 from litlab.callbacks.resumable import rng_states, set_rng_states
 from litlab.run import load_data, system_for
@@ -530,7 +531,9 @@ class StackedLoop:
             task = self._task(m, self.max_epochs, best_epoch, best_score, host_now, now)
             test = {c: float(host[m, i]) for i, c in enumerate(self.test_columns)}
             task.events.append((self.step, time.time(), {**test, "epoch": self.max_epochs}))
-            metrics = {**self.last_values(m, self.max_epochs), **test}
+            # The linear baseline, fitted once for the members that share a split (litlab/baseline.py).
+            scores = baseline.scores(member.datamodule, member.system)
+            metrics = {**self.last_values(m, self.max_epochs), **test, **scores}
             record, values[m] = member.result(metrics, self.max_epochs)
             task.metrics, task.hparams, task.close = record, dict(sorted(metrics.items())), "completed"
             if grid is not None and member.datamodule.is_image and member.datamodule.task == "classification":
