@@ -444,3 +444,40 @@ def test_a_stacked_training_epoch_reads_nothing_back_from_the_device(make_cfg, t
         member.close()
     assert per_epoch == [0, 0, 0] and all(v is not None for v in values)
     assert all(read_metrics(tmp_path / str(job))["status"] == "completed" for job in range(3))
+
+
+def test_the_linear_baseline_is_fitted_once_per_split_of_a_grid_in_job_order(make_cfg, tmp_path, monkeypatch):
+    """A grid of learning rates by seeds, in job order (the seeds cycle within each learning rate, more of
+    them than baseline.py keeps fits of): one baseline fit per seed's split, and members of one seed get
+    the same baseline scores."""
+    from litlab import baseline
+    from litlab.stacked.member import Member
+    from litlab.stacked.train import _train
+
+    fits = []
+    fit = baseline._fit
+
+    def counted(*args):
+        fits.append(args[0].shape)
+        return fit(*args)
+
+    monkeypatch.setattr(baseline, "_fit", counted)
+    monkeypatch.setattr(baseline, "_fits", {})
+    seeds = baseline.CACHED + 1
+    members = []
+    for job, (lr, seed) in enumerate((lr, seed) for lr in (0.1, 0.5) for seed in range(seeds)):
+        (tmp_path / str(job)).mkdir()
+        overrides = ["experiment=iris_optimizers", f"optimizer.lr={lr}", f"seed={seed}", "trainer.max_epochs=1"]
+        cfg = make_cfg(*overrides, f"paths.output_dir={tmp_path / str(job)}")
+        members.append(Member(job=job, cfg=cfg, overrides=overrides))
+    for member in members:
+        member.open(list(range(len(members))))
+    values = _train(members)
+    for member in members:
+        member.close()
+    assert all(v is not None for v in values)
+    assert len(fits) == seeds
+    records = [read_metrics(tmp_path / str(job)) for job in range(len(members))]
+    scores = [{k: v for k, v in r.items() if k.startswith("baseline/")} for r in records]
+    assert scores[0] and all(scores[seed] == scores[seeds + seed] for seed in range(seeds))
+    assert scores[0] != scores[1]  # another seed, another split

@@ -188,6 +188,7 @@ class StackedLoop:
         if len(sizes) > 1:
             raise ValueError(f"the members' training splits differ in size ({sorted(sizes)})")
         self.batches = StackedBatches(datamodules, source, n, device)
+        self.source = source  # each member's data module, by index into `datamodules`
         self.samples = sizes.pop()
         self.train_batches = self.batches.count("train", shuffle=True)
         self.val_batches = self.batches.count("val", shuffle=False)
@@ -526,20 +527,31 @@ class StackedLoop:
             parts.append(grid.to(parts[0].dtype))
         host = torch.cat(parts, 1).cpu().numpy()
         values = [None] * len(self.members)
+        scores = self._baseline_scores(running)
         for m in running:
             member = self.members[m]
             task = self._task(m, self.max_epochs, best_epoch, best_score, host_now, now)
             test = {c: float(host[m, i]) for i, c in enumerate(self.test_columns)}
             task.events.append((self.step, time.time(), {**test, "epoch": self.max_epochs}))
-            # The linear baseline, fitted once for the members that share a split (litlab/baseline.py).
-            scores = baseline.scores(member.datamodule, member.system)
-            metrics = {**self.last_values(m, self.max_epochs), **test, **scores}
+            metrics = {**self.last_values(m, self.max_epochs), **test, **scores[m]}
             record, values[m] = member.result(metrics, self.max_epochs)
             task.metrics, task.hparams, task.close = record, dict(sorted(metrics.items())), "completed"
             if grid is not None and member.datamodule.is_image and member.datamodule.task == "classification":
                 task.grid = self._grid(member, host[m, len(self.test_columns) :])
             self._send(task)
         return values
+
+    def _baseline_scores(self, members: list[int]) -> dict[int, dict[str, float]]:
+        """Each member's linear baseline scores (litlab/baseline.py), fitted once per split the members share.
+
+        baseline.py keeps its last few fits; a sweep's members come in job order, where the seeds (the
+        splits) cycle within each learning rate, so they are scored a data module at a time: every member
+        of one is served by its fit before the next split is fitted.
+        """
+        return {
+            m: baseline.scores(self.members[m].datamodule, self.members[m].system)
+            for m in sorted(members, key=lambda m: self.source[m])
+        }
 
     def _grid_predictions(self) -> torch.Tensor | None:
         """The predicted class of the first test images, per member (N, k): what PredictionGrid shows."""
