@@ -154,6 +154,51 @@ def test_weight_decay_study_equals_the_basic_launchers_runs(tmp_path):
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 4)
 
 
+def test_gradient_clipping_per_member_equals_the_basic_launchers_runs(tmp_path, run_in_process):
+    """trainer.gradient_clip_val by norm and by value: each member clipped on its own rows, as its single run."""
+    grid = [
+        "experiment=iris_optimizers",
+        "optimizer=sgd,adam",
+        "optimizer.lr=0.5",
+        "seed=0,1",
+        "trainer.gradient_clip_val=0.5",
+        "trainer.gradient_clip_algorithm=norm,value",
+        "trainer.max_epochs=3",
+        *QUICK,
+        *NO_REPORT,
+    ]
+    for launcher in ("basic", "stacked"):
+        result = run_in_process("-m", *grid, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert "8 stacked in 2 group(s), 0 alone" in result.stdout + result.stderr
+    assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 8)
+
+
+def test_clipping_takes_each_members_norm_as_clip_grad_norm_does():
+    """Member by member, Clipping is torch.nn.utils.clip_grad_norm_ (and clip_grad_value_) over its rows."""
+    from litlab.stacked.clipping import Clipping
+
+    generator = torch.Generator().manual_seed(0)
+    scales = torch.tensor([0.01, 1.0, 10.0]).view(3, 1, 1)  # under, near and over the limit
+    stacked = [torch.zeros(3, 4, 5, requires_grad=True), torch.zeros(3, 1, 5, requires_grad=True)]
+    for p in stacked:
+        p.grad = torch.randn(p.shape, generator=generator) * scales
+    for algorithm, clip in (("norm", torch.nn.utils.clip_grad_norm_), ("value", torch.nn.utils.clip_grad_value_)):
+        singles = [[torch.zeros(p.shape[1:], requires_grad=True) for p in stacked] for _ in range(3)]
+        for m, params in enumerate(singles):
+            for single, p in zip(params, stacked):
+                single.grad = p.grad[m].clone()
+            clip(params, 0.5)
+        grads = [p.grad.clone() for p in stacked]
+        Clipping(0.5, algorithm)([p for p in stacked])
+        for m, params in enumerate(singles):
+            for single, p in zip(params, stacked):
+                torch.testing.assert_close(p.grad[m], single.grad, rtol=1e-6, atol=0)
+        assert not torch.equal(stacked[0].grad[2], grads[0][2])  # the large member was clipped
+        for p, g in zip(stacked, grads):
+            p.grad = g
+
+
 MIXED = [
     "data=iris",
     "model=mlp",
@@ -246,6 +291,7 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     assert "DDP" in unstackable(compose("accelerator=ddp"))
     assert "solved" in unstackable(compose("model=linreg", "model.solver=closed_form"))
     assert "early_stopping" in unstackable(compose("callbacks=early_stopping"))
+    assert unstackable(compose("trainer.gradient_clip_val=0.5", "trainer.gradient_clip_algorithm=value")) is None
     assert unstackable(compose("experiment=iris_optimizers")) is None
     same = group_key(compose("optimizer=adam", "seed=1", "regularization.l2=0.1", "model.dropout=0.3"))
     assert same == group_key(compose("optimizer=sgd", "seed=2"))

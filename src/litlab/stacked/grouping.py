@@ -51,13 +51,13 @@ TRAINER_FREE = {
     "log_every_n_steps",
     "use_distributed_sampler",
     "enable_autolog_hparams",
+    "gradient_clip_val",  # per member: clipping.py
+    "gradient_clip_algorithm",
 }
 TRAINER_DEFAULTS = {
     "max_steps": -1,
     "min_steps": None,
     "max_time": None,
-    "gradient_clip_val": None,
-    "gradient_clip_algorithm": None,
     "accumulate_grad_batches": 1,
     "val_check_interval": None,
     "limit_train_batches": None,

@@ -32,6 +32,7 @@ from litlab.callbacks.resumable import rng_states, set_rng_states
 from litlab.run import load_data, system_for
 from litlab.stacked.bar import GroupProgress
 from litlab.stacked.batches import StackedBatches
+from litlab.stacked.clipping import Clipping
 from litlab.stacked.history import LR, History
 from litlab.stacked.member import Member
 from litlab.stacked.network import StackedDropout, StackedLinear
@@ -173,6 +174,7 @@ class StackedLoop:
         cfg = members[0].cfg
         self.max_epochs = cfg.trainer.max_epochs
         self.val_every = cfg.trainer.get("check_val_every_n_epoch") or 1
+        self.clipping = Clipping.of(cfg.trainer)  # each member's gradients, as its single run clips them
         callbacks = [c for c in (cfg.get("callbacks") or {}).values() if c]
         divergence = [c for c in callbacks if c._target_.endswith("StopOnDivergence")]
         self.stops_on_divergence = bool(divergence)
@@ -336,7 +338,7 @@ class StackedLoop:
                 self.training = self.training & finite
             # Members no longer training (diverged) add nothing, not even a NaN, to the objective.
             objective = torch.where(self.training, total, torch.zeros_like(total)).sum()
-            stacked.step(objective, self.blocks)
+            stacked.step(objective, self.blocks, self.clipping)
             with torch.no_grad():
                 totals.add(losses.detach(), output.detach(), y)
             self.step += 1
