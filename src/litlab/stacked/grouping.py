@@ -33,6 +33,8 @@ CALLBACKS = {
     "litlab.callbacks.prediction_grid.PredictionGrid": None,
     "litlab.callbacks.divergence.StopOnDivergence": None,
     "litlab.callbacks.resumable.Resumable": None,
+    # Per member (early_stopping.py): the patience rule and the check for a finite metric.
+    "lightning.pytorch.callbacks.EarlyStopping": {"monitor", "mode", "patience", "min_delta", "check_finite"},
 }
 # Trainer arguments the stacked loop honours; every other one must keep its default value.
 TRAINER_FREE = {
@@ -125,6 +127,11 @@ def unstackable(cfg: DictConfig) -> str | None:
                 return f"trainer.precision={trainer.precision}"
         elif trainer.get(key) != TRAINER_DEFAULTS.get(key, object()):
             return f"trainer.{key}={trainer.get(key)}"
+    if trainer.get("min_epochs") and any(
+        c and c.get("_target_") == "lightning.pytorch.callbacks.EarlyStopping"
+        for c in (cfg.get("callbacks") or {}).values()
+    ):
+        return "trainer.min_epochs with early stopping (the stop waits for it)"
     logger = cfg.get("logger")
     if logger and logger.get("_target_") not in LOGGERS:
         return f"logger {logger.get('_target_')}"

@@ -33,6 +33,7 @@ from litlab.run import load_data, system_for
 from litlab.stacked.bar import GroupProgress
 from litlab.stacked.batches import StackedBatches
 from litlab.stacked.clipping import Clipping
+from litlab.stacked.early_stopping import StackedEarlyStopping
 from litlab.stacked.history import LR, History
 from litlab.stacked.member import Member
 from litlab.stacked.network import StackedDropout, StackedLinear
@@ -178,6 +179,7 @@ class StackedLoop:
         callbacks = [c for c in (cfg.get("callbacks") or {}).values() if c]
         divergence = [c for c in callbacks if c._target_.endswith("StopOnDivergence")]
         self.stops_on_divergence = bool(divergence)
+        early = next((c for c in callbacks if c._target_.endswith("EarlyStopping")), None)
         self.lr_monitor = any(c._target_.endswith("LearningRateMonitor") for c in callbacks)
         self.grid = next((c for c in callbacks if c._target_.endswith("PredictionGrid")), None)
         self.show_bar = cfg.trainer.get("enable_progress_bar") is not False and any(
@@ -202,6 +204,9 @@ class StackedLoop:
         self.bad_step = torch.full((n,), -1, dtype=torch.long, device=device)  # the first non-finite loss's step
         self.bad_loss = torch.full((n,), float("nan"), device=device)
         self.status = np.array(["running"] * n, dtype=object)  # on the host, as of the last read
+        self.early = StackedEarlyStopping(early, n, device) if early is not None else None
+        self.stopped_early = torch.zeros(n, dtype=torch.bool, device=device)  # left `training` by early stopping
+        self._early_host = None  # (now, at the best checkpoint): the early stopping state on the host, per member
         self.errors = _parameter_errors(members, stacked, device)
         groups = max(len(b.optimizer.param_groups) for b in blocks)
         self.lrs = torch.full((n, groups), float("nan"), device=device)
@@ -214,7 +219,8 @@ class StackedLoop:
         self.history = History(columns, self.max_epochs, n, device)
         self.test_columns = [f"test/{name}" for name in ("loss", *scores)]
         checkpoint = members[0].checkpoint
-        self.best = Best([p for p, _ in stacked.views], blocks, n, device) if checkpoint is not None else None
+        columns = self.early.state.shape[1] if self.early is not None else 0
+        self.best = Best([p for p, _ in stacked.views], blocks, n, device, columns) if checkpoint is not None else None
         self.monitor = checkpoint.monitor if checkpoint is not None else None
         self.mode = checkpoint.mode if checkpoint is not None else "min"
         self.write_interval = getattr(checkpoint, "write_interval", 0.0) if checkpoint is not None else None
@@ -307,8 +313,13 @@ class StackedLoop:
             self.history.record(self.epoch, {**train, **self._parameters(), **val})
             self.history.epoch_done(self.epoch, validated)
             if validated:
+                # Early stopping decides before the checkpoint is taken; the members it stops leave training after.
+                stops = self.early.check({**train, **val}, self.training, self.epoch) if self.early else None
                 if self.best is not None:
                     self._keep_best({**train, **val})
+                if stops is not None:
+                    self.training = self.training & ~stops
+                    self.stopped_early = self.stopped_early | stops
                 self._after_validation(val)
             self.bar.epoch_done(time.monotonic() - started)
             if not self.show_bar and (
@@ -338,7 +349,13 @@ class StackedLoop:
                 self.training = self.training & finite
             # Members no longer training (diverged) add nothing, not even a NaN, to the objective.
             objective = torch.where(self.training, total, torch.zeros_like(total)).sum()
+            # The rows of members stopped early stay as they were (an optimizer steps on with zero gradients).
+            kept = [p.detach().clone() for p, _ in stacked.views] if (self.status == "stopped").any() else None
             stacked.step(objective, self.blocks, self.clipping)
+            if kept is not None:
+                with torch.no_grad():
+                    for (p, _), before in zip(stacked.views, kept):
+                        p.copy_(torch.where(self.training.view(-1, *[1] * (p.dim() - 1)), p, before))
             with torch.no_grad():
                 totals.add(losses.detach(), output.detach(), y)
             self.step += 1
@@ -369,7 +386,8 @@ class StackedLoop:
             improved = self.training & ((best.epoch < 0) | better)
         else:
             improved, score = torch.zeros(n, dtype=torch.bool, device=self.device), best.score
-        best.update(improved, score, self.epoch, self.moments("validated"))
+        rows = self.early.state if self.early is not None else None
+        best.update(improved, score, self.epoch, self.moments("validated"), rows)
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, torch.Tensor]:
@@ -386,11 +404,19 @@ class StackedLoop:
         The best epochs and scores, on the host."""
         self._best_host = None  # the best state changes between reads
         best = [self.best.epoch, self.best.score] if self.best is not None else []
+        early = [self.stopped_early, self.early.state] if self.early is not None else []
+        early += [self.best.rows] if self.early is not None and self.best is not None else []
         training, bad_step, bad_loss, *kept = self.history.read(
-            upto, self.training, self.bad_step, self.bad_loss, *best
+            upto, self.training, self.bad_step, self.bad_loss, *early, *best
         )
+        if self.early is not None:
+            stopped_early, *self._early_host = kept[:3] if self.best is not None else [*kept[:2], None]
+            kept = kept[3:] if self.best is not None else kept[2:]
         stopped = np.flatnonzero((training < 0.5) & (self.status == "running"))
         best_epoch, best_score = kept if kept else (np.full(len(self.members), -1.0), None)
+        if self.early is not None and stopped_early[stopped].any():
+            self._stopped(stopped[stopped_early[stopped] > 0.5], best_epoch, best_score)
+            stopped = stopped[stopped_early[stopped] < 0.5]
         for m in stopped:
             self._diverged(int(m), int(bad_step[m]), float(bad_loss[m]), best_epoch, best_score)
         if self.best is not None:
@@ -419,6 +445,17 @@ class StackedLoop:
         task.metrics = {"status": "diverged", "epoch": epoch, "step": step, "error": str(error)}
         task.close = "diverged"
         self._send(task)
+
+    def _stopped(self, stopped: np.ndarray, best_epoch: np.ndarray, best_score) -> None:
+        """Members that early stopping stopped at this validation: their files as their single runs' at the end of
+        training (last.ckpt now); their test comes with the others'."""
+        host_now = HostState.now([p for p, _ in self.stacked.views], self.blocks) if self.best is not None else None
+        now = self.moments("end") if self.best is not None else None
+        for m in stopped:
+            member = self.members[m]
+            member.status = self.status[m] = "stopped"
+            member.stopped = (self.epoch + 1, self.step, self.early.record(self._early_host[0][m]))
+            self._send(self._task(int(m), self.epoch + 1, best_epoch, best_score, host_now, now))
 
     # -- the members' files --------------------------------------------------------------------------
     def _send(self, task: Task) -> None:
@@ -449,7 +486,8 @@ class StackedLoop:
             path = member.checkpoint_name(self.last_values(m, epoch + 1), epoch, moment_.position.step)
             if self._best_host is None:  # one copy of the best state to the host per round of writes
                 self._best_host = self.best.host()
-            contents = member.checkpoint_contents(self._best_host, self.blocks, moment_, path, score)
+            early = self.early.callback_state(self._early_host[1][m]) if self.early is not None else None
+            contents = member.checkpoint_contents(self._best_host, self.blocks, moment_, path, score, None, early)
             task.checkpoints.append((path, contents))
             if member.best_path and member.best_path != path:
                 task.remove.append(member.best_path)
@@ -457,7 +495,10 @@ class StackedLoop:
         last = now[member.block_index] if now is not None else None
         if host_now is not None and last is not None and (member.save_last or last.position.moment == "interrupted"):
             best = score if member.best_path else None
-            contents = member.checkpoint_contents(host_now, self.blocks, last, member.best_path, best, member.last_path)
+            early = self.early.callback_state(self._early_host[0][m]) if self.early is not None else None
+            contents = member.checkpoint_contents(
+                host_now, self.blocks, last, member.best_path, best, member.last_path, early
+            )
             task.checkpoints.append((member.last_path, contents))
         return task
 
@@ -528,18 +569,21 @@ class StackedLoop:
             parts.append(grid.to(parts[0].dtype))
         host = torch.cat(parts, 1).cpu().numpy()
         values = [None] * len(self.members)
-        for m in running:
+        for m in sorted([*running, *np.flatnonzero(self.status == "stopped")]):
             member = self.members[m]
-            task = self._task(m, self.max_epochs, best_epoch, best_score, host_now, now)
+            # A member stopped early has its last.ckpt already; its test is logged where its training ended.
+            epochs, step, stopped = member.stopped or (self.max_epochs, self.step, {})
+            last = (host_now, now) if not member.stopped else (None, None)
+            task = self._task(m, epochs, best_epoch, best_score, *last)
             test = {c: float(host[m, i]) for i, c in enumerate(self.test_columns)}
-            task.events.append((self.step, time.time(), {**test, "epoch": self.max_epochs}))
+            task.events.append((step, time.time(), {**test, "epoch": epochs}))
             # The linear baseline, fitted once for the members that share a split (litlab/baseline.py).
             scores = baseline.scores(member.datamodule, member.system)
-            metrics = {**self.last_values(m, self.max_epochs), **test, **scores}
-            record, values[m] = member.result(metrics, self.max_epochs)
+            metrics = {**self.last_values(m, epochs), **test, **scores}
+            record, values[m] = member.result(metrics, epochs, stopped)
             task.metrics, task.hparams, task.close = record, dict(sorted(metrics.items())), "completed"
             if grid is not None and member.datamodule.is_image and member.datamodule.task == "classification":
-                task.grid = self._grid(member, host[m, len(self.test_columns) :])
+                task.grid = self._grid(member, host[m, len(self.test_columns) :], step)
             self._send(task)
         return values
 
@@ -554,12 +598,12 @@ class StackedLoop:
             output = self.stacked.network(x[:, :k][self.batches.source])
         return output.argmax(-1)
 
-    def _grid(self, member: Member, predicted: np.ndarray) -> tuple:
+    def _grid(self, member: Member, predicted: np.ndarray, step: int) -> tuple:
         data = member.datamodule
         x, y = data.splits["test"]
         k = len(predicted)
         names = data.class_names or [str(i) for i in range(data.num_outputs)]
-        return x[:k].numpy(), predicted.astype(int), y[:k].numpy(), names, self.step
+        return x[:k].numpy(), predicted.astype(int), y[:k].numpy(), names, step
 
     def _interrupted(self) -> None:
         best_epoch, best_score = self._read(self.epoch)
