@@ -202,6 +202,22 @@ def test_early_stopping_per_member_equals_the_basic_launchers_runs(tmp_path, run
         assert record["epochs"] < 8 and record["stopped_early"]["reason"] == "patience_exhausted"
         assert f"({stop_reason(record)})" in result.stdout + result.stderr  # the member's summary line
 
+    # Without checkpoints a member is tested on its weights as they were when it stopped: its rows stayed so.
+    plain = [*grid[:1], "optimizer=sgd,adam,momentum", "seed=1", *grid[3:]]
+    plain += ["callbacks.model_checkpoint=null", "trainer.enable_checkpointing=false"]
+    for launcher in ("basic", "stacked"):
+        result = run_in_process(
+            "-m", *plain, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher / 'plain'}"
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        records = [read_metrics(tmp_path / launcher / "plain" / str(job)) for job in range(3)]
+        if launcher == "basic":
+            expected = records
+            assert any("stopped_early" in r for r in records) and not all("stopped_early" in r for r in records)
+    for record, single in zip(records, expected):
+        assert record["epochs"] == single["epochs"] and record.get("stopped_early") == single.get("stopped_early")
+        assert record["test/loss"] == pytest.approx(single["test/loss"], rel=1e-4)
+
 
 def test_clipping_takes_each_members_norm_as_clip_grad_norm_does():
     """Member by member, Clipping is torch.nn.utils.clip_grad_norm_ (and clip_grad_value_) over its rows."""

@@ -554,9 +554,13 @@ class StackedLoop:
         """Each completed member's best weights on its test split; metrics.json; the values the jobs return."""
         self.epoch = self.max_epochs - 1  # the last epoch: last.ckpt is the state at the end of training
         best_epoch, best_score = self._read(self.max_epochs)
-        running = self.running
+        finished = sorted([*self.running, *np.flatnonzero(self.status == "stopped")])
         host_now = HostState.now([p for p, _ in self.stacked.views], self.blocks) if self.best is not None else None
         now = self.moments("end") if self.best is not None else None
+        return self._test(finished, best_epoch, best_score, host_now, now)
+
+    def _test(self, finished: list[int], best_epoch: np.ndarray, best_score, host_now, now) -> list[float | None]:
+        """The members `finished` tested and completed; last.ckpt from `host_now` at `now` for those still running."""
         if self.best is not None:  # the members' best weights into the stack
             has = torch.as_tensor(best_epoch >= 0, device=self.device)
             with torch.no_grad():
@@ -569,7 +573,7 @@ class StackedLoop:
             parts.append(grid.to(parts[0].dtype))
         host = torch.cat(parts, 1).cpu().numpy()
         values = [None] * len(self.members)
-        for m in sorted([*running, *np.flatnonzero(self.status == "stopped")]):
+        for m in finished:
             member = self.members[m]
             # A member stopped early has its last.ckpt already; its test is logged where its training ended.
             epochs, step, stopped = member.stopped or (self.max_epochs, self.step, {})
@@ -624,6 +628,9 @@ class StackedLoop:
                 member.last_path,
                 member.output_dir,
             )
+        stopped = list(np.flatnonzero(self.status == "stopped"))
+        if stopped:  # members that early stopping had stopped: done training, tested as their single runs end
+            self._test(stopped, best_epoch, best_score, None, None)
 
 
 def _parameter_errors(members: list[Member], stacked: StackedSystem, device: torch.device):
