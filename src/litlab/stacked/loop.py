@@ -6,6 +6,8 @@ loop is written out. It follows the single run's order of events: the learning r
 of an epoch, one optimizer step per batch, epoch-interval schedulers stepped after the last batch, then
 validation (every `trainer.check_val_every_n_epoch` epochs), the epoch's metrics, the checkpoints, and
 ReduceLROnPlateau with the epoch's `val/loss`. After the last epoch each member's best weights are tested.
+Gradient clipping (clipping.py) and early stopping (early_stopping.py) act per member, as in its single run;
+a member stopped early writes its last files at once and is tested with the others.
 
 The group's state has a member dimension and stays on the device: the epoch's metrics are a row of the
 history (history.py), the best checkpoints masked copies (snapshot.py), divergence and "still training"
@@ -404,19 +406,19 @@ class StackedLoop:
         The best epochs and scores, on the host."""
         self._best_host = None  # the best state changes between reads
         best = [self.best.epoch, self.best.score] if self.best is not None else []
-        early = [self.stopped_early, self.early.state] if self.early is not None else []
-        early += [self.best.rows] if self.early is not None and self.best is not None else []
+        # Early stopping: who it stopped, its state now and at each member's best checkpoint (for their files).
+        early = [self.stopped_early, self.early.state, self.best.rows if self.best else None] if self.early else []
         training, bad_step, bad_loss, *kept = self.history.read(
-            upto, self.training, self.bad_step, self.bad_loss, *early, *best
+            upto, self.training, self.bad_step, self.bad_loss, *[t for t in early if t is not None], *best
         )
-        if self.early is not None:
-            stopped_early, *self._early_host = kept[:3] if self.best is not None else [*kept[:2], None]
-            kept = kept[3:] if self.best is not None else kept[2:]
         stopped = np.flatnonzero((training < 0.5) & (self.status == "running"))
+        if self.early is not None:
+            by_early, now = kept.pop(0) > 0.5, kept.pop(0)
+            self._early_host = (now, kept.pop(0) if self.best is not None else None)
+            early_stops, stopped = stopped[by_early[stopped]], stopped[~by_early[stopped]]
         best_epoch, best_score = kept if kept else (np.full(len(self.members), -1.0), None)
-        if self.early is not None and stopped_early[stopped].any():
-            self._stopped(stopped[stopped_early[stopped] > 0.5], best_epoch, best_score)
-            stopped = stopped[stopped_early[stopped] < 0.5]
+        if self.early is not None and len(early_stops):
+            self._stopped(early_stops, best_epoch, best_score)
         for m in stopped:
             self._diverged(int(m), int(bad_step[m]), float(bad_loss[m]), best_epoch, best_score)
         if self.best is not None:
