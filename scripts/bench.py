@@ -27,13 +27,15 @@ files are there (see docs/data.md), else random images of the same shape, as the
     python scripts/bench.py --small-run --json bench_small.json
 
   - milliseconds per epoch of `experiment=iris_optimizers` (5 steps of a 4-16-3 MLP and a validation
-    pass) with the default callbacks and logger, against the hand-written loop of
-    `scripts/handwritten_iris_optimizers.py` in the same process, on the same splits; the difference
-    is what the framework costs per epoch (each path's median epoch, warm-up epochs left out);
+    pass) with the default callbacks and logger, against a bare Lightning Trainer on the same system and
+    data (no logger, callbacks, checkpoints, progress bar or summary: `scripts/bare_trainer.py`) and
+    the hand-written loop of `scripts/handwritten_iris_optimizers.py`, all in the same process, on the
+    same splits; litlab minus the bare Trainer is what litlab's framework costs per epoch (each path's
+    median epoch, warm-up epochs left out);
   - the wall time of whole processes: `python train.py experiment=polynomial_overfit` and
-    `python train.py experiment=iris_optimizers` against `scripts/handwritten_polynomial_overfit.py`
-    and `scripts/handwritten_iris_optimizers.py`, which do the same runs by hand, and how long
-    train.py takes to its first training step.
+    `python train.py experiment=iris_optimizers` against `scripts/bare_trainer.py` with the same
+    experiment and `scripts/handwritten_polynomial_overfit.py` and `scripts/handwritten_iris_optimizers.py`,
+    which do the same runs by hand, and how long train.py takes to its first training step.
   Every path runs once per round (`--repeats` rounds, interleaved, so a change in the machine's load
   weighs on all of them); the figures are medians.
 """
@@ -216,21 +218,7 @@ def _overrides(args: argparse.Namespace, device, data_dir: str) -> list[str]:
 
 def _compose(overrides: list[str]):
     """conf/train.yaml with these overrides, as `python train.py` would compose it."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    from litlab.config.schema import register_schemas
-
-    register_schemas()  # the typed schemas conf/*.yaml extend, as train.py registers them
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)  # what @hydra.main does before calling the run
-    with open_dict(cfg):
-        del cfg.hydra
-    return cfg
+    return _load_script("bare_trainer").compose(overrides)
 
 
 def _measure(args, cfg, device, data_dir: str, tmp: Path):
@@ -456,23 +444,24 @@ def small_run(args: argparse.Namespace) -> dict:
     clock = CLOCKS[args.clock]
     if args.threads:
         torch.set_num_threads(args.threads)
-    epoch_ms = {"litlab": [], "loop": []}
-    seconds = {name: {"litlab": [], "handwritten": []} for name in SMALL_RUNS}
+    epoch_ms = {"litlab": [], "bare": [], "loop": []}
+    seconds = {name: {"litlab": [], "bare": [], "handwritten": []} for name in SMALL_RUNS}
     first_step_s, breakdown = [], {}
     with tempfile.TemporaryDirectory(prefix="litlab-bench-small-") as tmp:
         tmp = Path(tmp)
         for round_ in range(args.repeats):
             print(f"round {round_ + 1} of {args.repeats}: experiment=iris_optimizers in this process ...")
-            litlab, loop = _small_epochs(args, tmp / f"epochs{round_}")
-            epoch_ms["litlab"] += litlab
-            epoch_ms["loop"] += loop
+            for path, values in _small_epochs(args, tmp / f"epochs{round_}").items():
+                epoch_ms[path] += values
             for name, values in (_breakdown(args, tmp / f"breakdown{round_}") if args.breakdown else {}).items():
                 breakdown.setdefault(name, []).extend(values)
             for name, script in SMALL_RUNS.items():
                 print(
-                    f"round {round_ + 1} of {args.repeats}: python train.py experiment={name}, and scripts/{script} ..."
+                    f"round {round_ + 1} of {args.repeats}: python train.py experiment={name}, "
+                    f"scripts/bare_trainer.py and scripts/{script} ..."
                 )
                 seconds[name]["handwritten"].append(_small_process(args, script, f"--out={tmp / f'hand_{name}'}"))
+                seconds[name]["bare"].append(_small_process(args, "bare_trainer.py", f"experiment={name}"))
                 marker = tmp / "first_step.json"
                 timer = (
                     [
@@ -494,13 +483,15 @@ def small_run(args: argparse.Namespace) -> dict:
         name: {
             **{f"{path}_s": statistics.median(v) for path, v in runs.items()},
             "ratio": statistics.median(runs["litlab"]) / statistics.median(runs["handwritten"]),
+            "ratio_bare": statistics.median(runs["litlab"]) / statistics.median(runs["bare"]),
             "each_s": runs,
         }
         for name, runs in seconds.items()
     }
     result = {
         "epoch_ms": medians,
-        "framework_ms_per_epoch": medians["litlab"] - medians["loop"],
+        "framework_ms_per_epoch": medians["litlab"] - medians["bare"],
+        "lightning_ms_per_epoch": medians["bare"] - medians["loop"],
         "each_epoch_ms": epoch_ms,
         "processes": processes,
         "breakdown_ms": {name: statistics.median(values) for name, values in breakdown.items()},
@@ -517,14 +508,16 @@ def small_run(args: argparse.Namespace) -> dict:
     return result
 
 
-def _small_epochs(args: argparse.Namespace, out: Path) -> tuple[list[float], list[float]]:
-    """Per-epoch milliseconds of train.py's run of experiment=iris_optimizers, and of the hand-written loop
-    (before and after it, on the same splits, from the same initial weights)."""
+def _small_epochs(args: argparse.Namespace, out: Path) -> dict[str, list[float]]:
+    """Per-epoch milliseconds of experiment=iris_optimizers: train.py's run, a bare Trainer on the same system
+    and data, and the hand-written loop (before and after them), on the same splits, from the same weights."""
     import torch
 
+    bare_script = _load_script("bare_trainer")
     hand = _load_script("handwritten_iris_optimizers")
     datamodule, system, trainer, cfg = _small_build(args, out)
     initial = copy.deepcopy(system.network)
+    bare_system = copy.deepcopy(system)
 
     def loop(timed: int) -> list[float]:
         """`timed` epochs of the hand-written loop, after its own warm-up epochs."""
@@ -540,8 +533,9 @@ def _small_epochs(args: argparse.Namespace, out: Path) -> tuple[list[float], lis
 
     timed = max(1, trainer.max_epochs - WARM_UP_EPOCHS)
     before = loop(timed // 2)
+    bare = _fit_epoch_ms(datamodule, bare_system, bare_script.bare_trainer(cfg))
     litlab = _fit_epoch_ms(datamodule, system, trainer)
-    return litlab, before + loop(timed - timed // 2)
+    return {"litlab": litlab, "bare": bare, "loop": before + loop(timed - timed // 2)}
 
 
 def _small_build(args: argparse.Namespace, out: Path, *overrides: str):
@@ -611,9 +605,10 @@ def _breakdown(args: argparse.Namespace, out: Path) -> dict[str, list[float]]:
 def _small_process(args: argparse.Namespace, script: str, *arguments: str) -> float:
     """Wall seconds of `python SCRIPT ARGUMENTS` run from the repository root, shortened by --max-epochs."""
     if args.max_epochs:
+        hydra_style = script in ("train.py", "bare_trainer.py")
         arguments = (
             *arguments,
-            f"trainer.max_epochs={args.max_epochs}" if script == "train.py" else f"--epochs={args.max_epochs}",
+            f"trainer.max_epochs={args.max_epochs}" if hydra_style else f"--epochs={args.max_epochs}",
         )
     command = [sys.executable, str(ROOT / script if script == "train.py" else ROOT / "scripts" / script), *arguments]
     env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
@@ -648,34 +643,32 @@ def _print_small_table(r: dict) -> None:
         title=f"small runs, {r['clock']} time, median of {r['repeats']} rounds (each path once per round, interleaved)",
         title_justify="left",
     )
-    for column, justify in (
-        ("run", "left"),
-        ("litlab", "right"),
-        ("hand-written", "right"),
-        ("litlab / hand", "right"),
-    ):
-        table.add_column(column, justify=justify)
+    for column in ("run", "litlab", "bare Trainer", "hand-written", "litlab / bare", "litlab / hand"):
+        table.add_column(column, justify="left" if column == "run" else "right")
     ms = r["epoch_ms"]
     table.add_row(
         "experiment=iris_optimizers, ms per epoch (5 steps, validation)",
         f"{ms['litlab']:.1f}",
+        f"{ms['bare']:.1f}",
         f"{ms['loop']:.1f}",
+        f"{ms['litlab'] / ms['bare']:.2f}x",
         f"{ms['litlab'] / ms['loop']:.1f}x",
     )
-    table.add_row("  framework ms per epoch (litlab - hand-written)", f"{r['framework_ms_per_epoch']:.1f}", "", "")
+    table.add_row("  framework ms per epoch (litlab - bare Trainer)", f"{r['framework_ms_per_epoch']:.1f}")
+    table.add_row("  Lightning ms per epoch (bare Trainer - hand-written)", f"{r['lightning_ms_per_epoch']:.1f}")
     for name, value in r["breakdown_ms"].items():
-        table.add_row(f"  {name}, ms per epoch", f"{value:.1f}", "", f"{value / ms['loop']:.1f}x")
+        table.add_row(f"  {name}, ms per epoch", f"{value:.1f}", "", "", f"{value / ms['bare']:.2f}x")
     for name, p in r["processes"].items():
         table.add_row(
             f"python train.py experiment={name}, whole process, s",
             f"{p['litlab_s']:.1f}",
+            f"{p['bare_s']:.1f}",
             f"{p['handwritten_s']:.1f}",
+            f"{p['ratio_bare']:.2f}x",
             f"{p['ratio']:.1f}x",
         )
-    table.add_row(
-        "  experiment=iris_optimizers: start to first training step, s (wall)", f"{r['first_step_s']:.1f}", "", ""
-    )
-    console = Console()
+    table.add_row("  experiment=iris_optimizers: start to first training step, s (wall)", f"{r['first_step_s']:.1f}")
+    console = Console(width=max(Console().width, 140))  # six columns: any narrower, the labels wrap word by word
     console.print(table)
     load = ", ".join(f"{v:.1f}" for v in r["load_average"])
     console.print(

@@ -68,7 +68,7 @@ def fitted_outputs(splits: dict, task: str, num_outputs: int) -> dict[str, torch
         _fits[key] = {split: _outputs(model, splits[split][0], task, num_outputs) for split in ("val", "test")}
         while len(_fits) > CACHED:
             _fits.pop(next(iter(_fits)))
-        log.info("linear baseline %s fitted in %.2f s (CPU)", type(model).__name__, time.process_time() - started)
+        log.debug("linear baseline %s fitted in %.2f s (CPU)", type(model).__name__, time.process_time() - started)
     return _fits[key]
 
 

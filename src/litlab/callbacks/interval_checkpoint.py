@@ -103,6 +103,11 @@ class IntervalCheckpoint(ModelCheckpoint):
             io.holding = False
 
 
+# Checkpoint entries that training does not change: Lightning's copies of the system's and data module's
+# `save_hyperparameters()`.
+UNCHANGING = frozenset({"hyper_parameters", "datamodule_hyper_parameters", "hparams_name", "datamodule_hparams_name"})
+
+
 class HeldWrites(CheckpointIO):
     """Wraps a checkpoint writer; while `holding`, saves are kept in memory and removals are postponed.
 
@@ -121,8 +126,9 @@ class HeldWrites(CheckpointIO):
         if self.holding:
             self.pending.pop(path, None)
             self.removals = [p for p in self.removals if p != path]
-            # A copy: the tensors in `checkpoint` are the live weights and optimizer state.
-            self.pending[path] = copy_checkpoint(checkpoint)
+            # A copy: the tensors in `checkpoint` are the live weights and optimizer state. The hyperparameters
+            # (the run's whole config) never change during training: shared, not copied at every new best.
+            self.pending[path] = {k: v if k in UNCHANGING else copy_checkpoint(v) for k, v in checkpoint.items()}
             return
         self.flush()
         self.checkpoint_io.save_checkpoint(checkpoint, path, storage_options=storage_options)
