@@ -18,6 +18,8 @@ import torch
 from conftest import QUICK, ROOT, compose_config, read_metrics, run_train
 from omegaconf import OmegaConf
 
+from litlab.record import stop_reason
+
 NO_REPORT = ["~hydra.callbacks.sweep_report"]
 
 
@@ -154,6 +156,94 @@ def test_weight_decay_study_equals_the_basic_launchers_runs(tmp_path):
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 4)
 
 
+def test_gradient_clipping_per_member_equals_the_basic_launchers_runs(tmp_path, run_in_process):
+    """trainer.gradient_clip_val by norm and by value: each member clipped on its own rows, as its single run."""
+    grid = [
+        "experiment=iris_optimizers",
+        "optimizer=sgd,adam",
+        "optimizer.lr=0.5",
+        "seed=0,1",
+        "trainer.gradient_clip_val=0.5",
+        "trainer.gradient_clip_algorithm=norm,value",
+        "trainer.max_epochs=3",
+        *QUICK,
+        *NO_REPORT,
+    ]
+    for launcher in ("basic", "stacked"):
+        result = run_in_process("-m", *grid, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert "8 stacked in 2 group(s), 0 alone" in result.stdout + result.stderr
+    assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 8)
+
+
+def test_early_stopping_per_member_equals_the_basic_launchers_runs(tmp_path, run_in_process):
+    """callbacks=early_stopping: each member stops at its single run's epoch, says why as it does (metrics.json,
+    its summary line), and its checkpoints hold the callback's state; the others train on to the end."""
+    grid = [
+        "experiment=iris_optimizers",
+        "optimizer=sgd,adam,momentum",
+        "seed=0,1",
+        "callbacks=early_stopping",
+        "callbacks.early_stopping.patience=2",
+        "callbacks.early_stopping.min_delta=0.01",
+        "trainer.max_epochs=8",
+        *QUICK,
+        *NO_REPORT,
+    ]
+    for launcher in ("basic", "stacked"):
+        result = run_in_process("-m", *grid, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert "6 stacked in 1 group(s), 0 alone" in result.stdout + result.stderr
+    assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 6)
+    records = [read_metrics(tmp_path / "stacked" / str(job)) for job in range(6)]
+    assert len({r["epochs"] for r in records}) >= 3  # members stop at different epochs, some not at all
+    assert any("stopped_early" not in r for r in records)
+    for record in (r for r in records if "stopped_early" in r):
+        assert record["epochs"] < 8 and record["stopped_early"]["reason"] == "patience_exhausted"
+        assert f"({stop_reason(record)})" in result.stdout + result.stderr  # the member's summary line
+
+    # Without checkpoints a member is tested on its weights as they were when it stopped: its rows stayed so.
+    plain = [*grid[:1], "optimizer=sgd,adam,momentum", "seed=1", *grid[3:]]
+    plain += ["callbacks.model_checkpoint=null", "trainer.enable_checkpointing=false"]
+    for launcher in ("basic", "stacked"):
+        result = run_in_process(
+            "-m", *plain, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher / 'plain'}"
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        records = [read_metrics(tmp_path / launcher / "plain" / str(job)) for job in range(3)]
+        if launcher == "basic":
+            expected = records
+            assert any("stopped_early" in r for r in records) and not all("stopped_early" in r for r in records)
+    for record, single in zip(records, expected):
+        assert record["epochs"] == single["epochs"] and record.get("stopped_early") == single.get("stopped_early")
+        assert record["test/loss"] == pytest.approx(single["test/loss"], rel=1e-4)
+
+
+def test_clipping_takes_each_members_norm_as_clip_grad_norm_does():
+    """Member by member, Clipping is torch.nn.utils.clip_grad_norm_ (and clip_grad_value_) over its rows."""
+    from litlab.stacked.clipping import Clipping
+
+    generator = torch.Generator().manual_seed(0)
+    scales = torch.tensor([0.01, 1.0, 10.0]).view(3, 1, 1)  # under, near and over the limit
+    stacked = [torch.zeros(3, 4, 5, requires_grad=True), torch.zeros(3, 1, 5, requires_grad=True)]
+    for p in stacked:
+        p.grad = torch.randn(p.shape, generator=generator) * scales
+    for algorithm, clip in (("norm", torch.nn.utils.clip_grad_norm_), ("value", torch.nn.utils.clip_grad_value_)):
+        singles = [[torch.zeros(p.shape[1:], requires_grad=True) for p in stacked] for _ in range(3)]
+        for m, params in enumerate(singles):
+            for single, p in zip(params, stacked):
+                single.grad = p.grad[m].clone()
+            clip(params, 0.5)
+        grads = [p.grad.clone() for p in stacked]
+        Clipping(0.5, algorithm)([p for p in stacked])
+        for m, params in enumerate(singles):
+            for single, p in zip(params, stacked):
+                torch.testing.assert_close(p.grad[m], single.grad, rtol=1e-6, atol=0)
+        assert not torch.equal(stacked[0].grad[2], grads[0][2])  # the large member was clipped
+        for p, g in zip(stacked, grads):
+            p.grad = g
+
+
 MIXED = [
     "data=iris",
     "model=mlp",
@@ -245,7 +335,12 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     assert "DDP" in unstackable(compose("accelerator=ddp_spawn"))
     assert "DDP" in unstackable(compose("accelerator=ddp"))
     assert "solved" in unstackable(compose("model=linreg", "model.solver=closed_form"))
-    assert "early_stopping" in unstackable(compose("callbacks=early_stopping"))
+    assert unstackable(compose("callbacks=early_stopping")) is None
+    assert "stopping_threshold" in unstackable(
+        compose("callbacks=early_stopping", "+callbacks.early_stopping.stopping_threshold=0.1")
+    )
+    assert "min_epochs" in unstackable(compose("callbacks=early_stopping", "trainer.min_epochs=2"))
+    assert unstackable(compose("trainer.gradient_clip_val=0.5", "trainer.gradient_clip_algorithm=value")) is None
     assert unstackable(compose("experiment=iris_optimizers")) is None
     same = group_key(compose("optimizer=adam", "seed=1", "regularization.l2=0.1", "model.dropout=0.3"))
     assert same == group_key(compose("optimizer=sgd", "seed=2"))

@@ -18,7 +18,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelSummary, ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -215,15 +215,23 @@ def _starting_checkpoint(cfg: DictConfig) -> dict | None:
 def stopped_early(trainer: L.Trainer) -> dict:
     """`{"stopped_early": {...}}` when an EarlyStopping callback ended training, with its reason; else {}."""
     for callback in trainer.early_stopping_callbacks:
-        if callback.stopping_reason_message:
-            why = {
-                "reason": callback.stopping_reason.name.lower(),  # patience_exhausted, stopping_threshold, ...
-                "monitor": callback.monitor,
-                "patience": callback.patience,
-                "message": callback.stopping_reason_message.removesuffix(" Signaling Trainer to stop."),
-            }
-            return {"stopped_early": why}
+        record = early_stop_record(callback)
+        if record:
+            return record
     return {}
+
+
+def early_stop_record(callback: EarlyStopping) -> dict:
+    """`{"stopped_early": {...}}` when this EarlyStopping callback stopped training (also a stacked member's)."""
+    if not callback.stopping_reason_message:
+        return {}
+    why = {
+        "reason": callback.stopping_reason.name.lower(),  # patience_exhausted, stopping_threshold, ...
+        "monitor": callback.monitor,
+        "patience": callback.patience,
+        "message": callback.stopping_reason_message.removesuffix(" Signaling Trainer to stop."),
+    }
+    return {"stopped_early": why}
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

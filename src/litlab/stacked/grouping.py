@@ -33,6 +33,8 @@ CALLBACKS = {
     "litlab.callbacks.prediction_grid.PredictionGrid": None,
     "litlab.callbacks.divergence.StopOnDivergence": None,
     "litlab.callbacks.resumable.Resumable": None,
+    # Per member (early_stopping.py): the patience rule and the check for a finite metric.
+    "lightning.pytorch.callbacks.EarlyStopping": {"monitor", "mode", "patience", "min_delta", "check_finite"},
 }
 # Trainer arguments the stacked loop honours; every other one must keep its default value.
 TRAINER_FREE = {
@@ -51,13 +53,13 @@ TRAINER_FREE = {
     "log_every_n_steps",
     "use_distributed_sampler",
     "enable_autolog_hparams",
+    "gradient_clip_val",  # per member: clipping.py
+    "gradient_clip_algorithm",
 }
 TRAINER_DEFAULTS = {
     "max_steps": -1,
     "min_steps": None,
     "max_time": None,
-    "gradient_clip_val": None,
-    "gradient_clip_algorithm": None,
     "accumulate_grad_batches": 1,
     "val_check_interval": None,
     "limit_train_batches": None,
@@ -125,6 +127,11 @@ def unstackable(cfg: DictConfig) -> str | None:
                 return f"trainer.precision={trainer.precision}"
         elif trainer.get(key) != TRAINER_DEFAULTS.get(key, object()):
             return f"trainer.{key}={trainer.get(key)}"
+    if trainer.get("min_epochs") and any(
+        c and c.get("_target_") == "lightning.pytorch.callbacks.EarlyStopping"
+        for c in (cfg.get("callbacks") or {}).values()
+    ):
+        return "trainer.min_epochs with early stopping (the stop waits for it)"
     logger = cfg.get("logger")
     if logger and logger.get("_target_") not in LOGGERS:
         return f"logger {logger.get('_target_')}"

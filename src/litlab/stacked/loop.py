@@ -6,6 +6,8 @@ loop is written out. It follows the single run's order of events: the learning r
 of an epoch, one optimizer step per batch, epoch-interval schedulers stepped after the last batch, then
 validation (every `trainer.check_val_every_n_epoch` epochs), the epoch's metrics, the checkpoints, and
 ReduceLROnPlateau with the epoch's `val/loss`. After the last epoch each member's best weights are tested.
+Gradient clipping (clipping.py) and early stopping (early_stopping.py) act per member, as in its single run;
+a member stopped early writes its last files at once and is tested with the others.
 
 The group's state has a member dimension and stays on the device: the epoch's metrics are a row of the
 history (history.py), the best checkpoints masked copies (snapshot.py), divergence and "still training"
@@ -32,6 +34,8 @@ from litlab.callbacks.resumable import rng_states, set_rng_states
 from litlab.run import load_data, system_for
 from litlab.stacked.bar import GroupProgress
 from litlab.stacked.batches import StackedBatches
+from litlab.stacked.clipping import Clipping
+from litlab.stacked.early_stopping import StackedEarlyStopping
 from litlab.stacked.history import LR, History
 from litlab.stacked.member import Member
 from litlab.stacked.network import StackedDropout, StackedLinear
@@ -173,9 +177,11 @@ class StackedLoop:
         cfg = members[0].cfg
         self.max_epochs = cfg.trainer.max_epochs
         self.val_every = cfg.trainer.get("check_val_every_n_epoch") or 1
+        self.clipping = Clipping.of(cfg.trainer)  # each member's gradients, as its single run clips them
         callbacks = [c for c in (cfg.get("callbacks") or {}).values() if c]
         divergence = [c for c in callbacks if c._target_.endswith("StopOnDivergence")]
         self.stops_on_divergence = bool(divergence)
+        early = next((c for c in callbacks if c._target_.endswith("EarlyStopping")), None)
         self.lr_monitor = any(c._target_.endswith("LearningRateMonitor") for c in callbacks)
         self.grid = next((c for c in callbacks if c._target_.endswith("PredictionGrid")), None)
         self.show_bar = cfg.trainer.get("enable_progress_bar") is not False and any(
@@ -201,6 +207,9 @@ class StackedLoop:
         self.bad_step = torch.full((n,), -1, dtype=torch.long, device=device)  # the first non-finite loss's step
         self.bad_loss = torch.full((n,), float("nan"), device=device)
         self.status = np.array(["running"] * n, dtype=object)  # on the host, as of the last read
+        self.early = StackedEarlyStopping(early, n, device) if early is not None else None
+        self.stopped_early = torch.zeros(n, dtype=torch.bool, device=device)  # left `training` by early stopping
+        self._early_host = None  # (now, at the best checkpoint): the early stopping state on the host, per member
         self.errors = _parameter_errors(members, stacked, device)
         groups = max(len(b.optimizer.param_groups) for b in blocks)
         self.lrs = torch.full((n, groups), float("nan"), device=device)
@@ -213,7 +222,8 @@ class StackedLoop:
         self.history = History(columns, self.max_epochs, n, device)
         self.test_columns = [f"test/{name}" for name in ("loss", *scores)]
         checkpoint = members[0].checkpoint
-        self.best = Best([p for p, _ in stacked.views], blocks, n, device) if checkpoint is not None else None
+        columns = self.early.state.shape[1] if self.early is not None else 0
+        self.best = Best([p for p, _ in stacked.views], blocks, n, device, columns) if checkpoint is not None else None
         self.monitor = checkpoint.monitor if checkpoint is not None else None
         self.mode = checkpoint.mode if checkpoint is not None else "min"
         self.write_interval = getattr(checkpoint, "write_interval", 0.0) if checkpoint is not None else None
@@ -306,8 +316,13 @@ class StackedLoop:
             self.history.record(self.epoch, {**train, **self._parameters(), **val})
             self.history.epoch_done(self.epoch, validated)
             if validated:
+                # Early stopping decides before the checkpoint is taken; the members it stops leave training after.
+                stops = self.early.check({**train, **val}, self.training, self.epoch) if self.early else None
                 if self.best is not None:
                     self._keep_best({**train, **val})
+                if stops is not None:
+                    self.training = self.training & ~stops
+                    self.stopped_early = self.stopped_early | stops
                 self._after_validation(val)
             self.bar.epoch_done(time.monotonic() - started)
             if not self.show_bar and (
@@ -337,7 +352,13 @@ class StackedLoop:
                 self.training = self.training & finite
             # Members no longer training (diverged) add nothing, not even a NaN, to the objective.
             objective = torch.where(self.training, total, torch.zeros_like(total)).sum()
-            stacked.step(objective, self.blocks)
+            # The rows of members stopped early stay as they were (an optimizer steps on with zero gradients).
+            kept = [p.detach().clone() for p, _ in stacked.views] if (self.status == "stopped").any() else None
+            stacked.step(objective, self.blocks, self.clipping)
+            if kept is not None:
+                with torch.no_grad():
+                    for (p, _), before in zip(stacked.views, kept):
+                        p.copy_(torch.where(self.training.view(-1, *[1] * (p.dim() - 1)), p, before))
             with torch.no_grad():
                 totals.add(losses.detach(), output.detach(), y)
             self.step += 1
@@ -368,7 +389,8 @@ class StackedLoop:
             improved = self.training & ((best.epoch < 0) | better)
         else:
             improved, score = torch.zeros(n, dtype=torch.bool, device=self.device), best.score
-        best.update(improved, score, self.epoch, self.moments("validated"))
+        rows = self.early.state if self.early is not None else None
+        best.update(improved, score, self.epoch, self.moments("validated"), rows)
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, torch.Tensor]:
@@ -385,11 +407,19 @@ class StackedLoop:
         The best epochs and scores, on the host."""
         self._best_host = None  # the best state changes between reads
         best = [self.best.epoch, self.best.score] if self.best is not None else []
+        # Early stopping: who it stopped, its state now and at each member's best checkpoint (for their files).
+        early = [self.stopped_early, self.early.state, self.best.rows if self.best else None] if self.early else []
         training, bad_step, bad_loss, *kept = self.history.read(
-            upto, self.training, self.bad_step, self.bad_loss, *best
+            upto, self.training, self.bad_step, self.bad_loss, *[t for t in early if t is not None], *best
         )
         stopped = np.flatnonzero((training < 0.5) & (self.status == "running"))
+        if self.early is not None:
+            by_early, now = kept.pop(0) > 0.5, kept.pop(0)
+            self._early_host = (now, kept.pop(0) if self.best is not None else None)
+            early_stops, stopped = stopped[by_early[stopped]], stopped[~by_early[stopped]]
         best_epoch, best_score = kept if kept else (np.full(len(self.members), -1.0), None)
+        if self.early is not None and len(early_stops):
+            self._stopped(early_stops, best_epoch, best_score)
         for m in stopped:
             self._diverged(int(m), int(bad_step[m]), float(bad_loss[m]), best_epoch, best_score)
         if self.best is not None:
@@ -418,6 +448,17 @@ class StackedLoop:
         task.metrics = {"status": "diverged", "epoch": epoch, "step": step, "error": str(error)}
         task.close = "diverged"
         self._send(task)
+
+    def _stopped(self, stopped: np.ndarray, best_epoch: np.ndarray, best_score) -> None:
+        """Members that early stopping stopped at this validation: their files as their single runs' at the end of
+        training (last.ckpt now); their test comes with the others'."""
+        host_now = HostState.now([p for p, _ in self.stacked.views], self.blocks) if self.best is not None else None
+        now = self.moments("end") if self.best is not None else None
+        for m in stopped:
+            member = self.members[m]
+            member.status = self.status[m] = "stopped"
+            member.stopped = (self.epoch + 1, self.step, self.early.record(self._early_host[0][m]))
+            self._send(self._task(int(m), self.epoch + 1, best_epoch, best_score, host_now, now))
 
     # -- the members' files --------------------------------------------------------------------------
     def _send(self, task: Task) -> None:
@@ -448,7 +489,8 @@ class StackedLoop:
             path = member.checkpoint_name(self.last_values(m, epoch + 1), epoch, moment_.position.step)
             if self._best_host is None:  # one copy of the best state to the host per round of writes
                 self._best_host = self.best.host()
-            contents = member.checkpoint_contents(self._best_host, self.blocks, moment_, path, score)
+            early = self.early.callback_state(self._early_host[1][m]) if self.early is not None else None
+            contents = member.checkpoint_contents(self._best_host, self.blocks, moment_, path, score, None, early)
             task.checkpoints.append((path, contents))
             if member.best_path and member.best_path != path:
                 task.remove.append(member.best_path)
@@ -456,7 +498,10 @@ class StackedLoop:
         last = now[member.block_index] if now is not None else None
         if host_now is not None and last is not None and (member.save_last or last.position.moment == "interrupted"):
             best = score if member.best_path else None
-            contents = member.checkpoint_contents(host_now, self.blocks, last, member.best_path, best, member.last_path)
+            early = self.early.callback_state(self._early_host[0][m]) if self.early is not None else None
+            contents = member.checkpoint_contents(
+                host_now, self.blocks, last, member.best_path, best, member.last_path, early
+            )
             task.checkpoints.append((member.last_path, contents))
         return task
 
@@ -512,9 +557,13 @@ class StackedLoop:
         """Each completed member's best weights on its test split; metrics.json; the values the jobs return."""
         self.epoch = self.max_epochs - 1  # the last epoch: last.ckpt is the state at the end of training
         best_epoch, best_score = self._read(self.max_epochs)
-        running = self.running
+        finished = sorted([*self.running, *np.flatnonzero(self.status == "stopped")])
         host_now = HostState.now([p for p, _ in self.stacked.views], self.blocks) if self.best is not None else None
         now = self.moments("end") if self.best is not None else None
+        return self._test(finished, best_epoch, best_score, host_now, now)
+
+    def _test(self, finished: list[int], best_epoch: np.ndarray, best_score, host_now, now) -> list[float | None]:
+        """The members `finished` tested and completed; last.ckpt from `host_now` at `now` for those still running."""
         if self.best is not None:  # the members' best weights into the stack
             has = torch.as_tensor(best_epoch >= 0, device=self.device)
             with torch.no_grad():
@@ -527,17 +576,20 @@ class StackedLoop:
             parts.append(grid.to(parts[0].dtype))
         host = torch.cat(parts, 1).cpu().numpy()
         values = [None] * len(self.members)
-        scores = self._baseline_scores(running)
-        for m in running:
+        scores = self._baseline_scores(finished)
+        for m in finished:
             member = self.members[m]
-            task = self._task(m, self.max_epochs, best_epoch, best_score, host_now, now)
+            # A member stopped early has its last.ckpt already; its test is logged where its training ended.
+            epochs, step, stopped = member.stopped or (self.max_epochs, self.step, {})
+            last = (host_now, now) if not member.stopped else (None, None)
+            task = self._task(m, epochs, best_epoch, best_score, *last)
             test = {c: float(host[m, i]) for i, c in enumerate(self.test_columns)}
-            task.events.append((self.step, time.time(), {**test, "epoch": self.max_epochs}))
-            metrics = {**self.last_values(m, self.max_epochs), **test, **scores[m]}
-            record, values[m] = member.result(metrics, self.max_epochs)
+            task.events.append((step, time.time(), {**test, "epoch": epochs}))
+            metrics = {**self.last_values(m, epochs), **test, **scores[m]}
+            record, values[m] = member.result(metrics, epochs, stopped)
             task.metrics, task.hparams, task.close = record, dict(sorted(metrics.items())), "completed"
             if grid is not None and member.datamodule.is_image and member.datamodule.task == "classification":
-                task.grid = self._grid(member, host[m, len(self.test_columns) :])
+                task.grid = self._grid(member, host[m, len(self.test_columns) :], step)
             self._send(task)
         return values
 
@@ -564,12 +616,12 @@ class StackedLoop:
             output = self.stacked.network(x[:, :k][self.batches.source])
         return output.argmax(-1)
 
-    def _grid(self, member: Member, predicted: np.ndarray) -> tuple:
+    def _grid(self, member: Member, predicted: np.ndarray, step: int) -> tuple:
         data = member.datamodule
         x, y = data.splits["test"]
         k = len(predicted)
         names = data.class_names or [str(i) for i in range(data.num_outputs)]
-        return x[:k].numpy(), predicted.astype(int), y[:k].numpy(), names, self.step
+        return x[:k].numpy(), predicted.astype(int), y[:k].numpy(), names, step
 
     def _interrupted(self) -> None:
         best_epoch, best_score = self._read(self.epoch)
@@ -590,6 +642,9 @@ class StackedLoop:
                 member.last_path,
                 member.output_dir,
             )
+        stopped = list(np.flatnonzero(self.status == "stopped"))
+        if stopped:  # members that early stopping had stopped: done training, tested as their single runs end
+            self._test(stopped, best_epoch, best_score, None, None)
 
 
 def _parameter_errors(members: list[Member], stacked: StackedSystem, device: torch.device):

@@ -45,7 +45,10 @@ class Member:
     generator: torch.Generator = None  # its dropout masks' random stream
     rng: dict | None = None  # Python's, NumPy's and torch's generator states after it was built (Resumable)
     weights: list = field(default_factory=list)  # its state_dict: (key, index of the stacked parameter, or a tensor)
-    status: str = "running"  # running, completed, diverged, failed, interrupted
+    status: str = (
+        "running"  # running, stopped (early: its test comes at the end), completed, diverged, failed, interrupted
+    )
+    stopped: tuple = ()  # stopped early: (epochs trained, steps, its metrics.json's `stopped_early`)
     loggers: list = field(default_factory=list)  # instantiated here; written to by the writer's processes only
     log: logging.Logger = None  # writes to the console and the member's train.log
     log_file: logging.Handler = None
@@ -114,12 +117,14 @@ class Member:
         best_path: str,
         best_score: float | None,
         last_path: Path | None = None,
+        early_stopping: dict | None = None,
     ) -> dict:
         """A single-model Lightning checkpoint of this member, as its single run would save it at `moment`.
 
         `host`: the stack (or the best copy of it) on the host; `best_path`, `best_score`: the best
         checkpoint at that moment; `last_path`: where it is written as last.ckpt at the end of training
-        (ModelCheckpoint records that path). Its `hyper_parameters` are added where it is written.
+        (ModelCheckpoint records that path); `early_stopping`: the EarlyStopping callback's state then, by
+        its state key. Its `hyper_parameters` are added where it is written.
         """
         position, m = moment.position, self.index
         checkpoint = {
@@ -131,7 +136,10 @@ class Member:
                 for key, source in self.weights
             },
             "loops": position.loops(),
-            "callbacks": self._checkpoint_callback_state(best_path, best_score, last_path, position.moment),
+            "callbacks": {
+                **(early_stopping or {}),
+                **self._checkpoint_callback_state(best_path, best_score, last_path, position.moment),
+            },
             "optimizer_states": [host.optimizer(blocks, self.block_index, m, moment)],
             "lr_schedulers": moment.schedulers,
             "hparams_name": "kwargs",
@@ -164,12 +172,13 @@ class Member:
         return Path(self.checkpoint.dirpath) / "last.ckpt"
 
     # -- at the end --------------------------------------------------------------------------------
-    def result(self, metrics: dict, epochs: int) -> tuple[dict, float | None]:
-        """metrics.json of a completed member, and the value its job returns."""
+    def result(self, metrics: dict, epochs: int, stopped: dict | None = None) -> tuple[dict, float | None]:
+        """metrics.json of a completed member, and the value its job returns; `stopped`: its `stopped_early`."""
         self.status = "completed"
         record = {
             "status": "completed",
             "epochs": epochs,
+            **(stopped or {}),
             "best_checkpoint": self.best_path,
             **dict(sorted(metrics.items())),
         }

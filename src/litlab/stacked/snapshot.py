@@ -56,18 +56,32 @@ def moment(block: Block, position: Position, generators: dict[int, torch.Tensor]
 
 
 class Best:
-    def __init__(self, stacked: list[nn.Parameter], blocks: list[Block], members: int, device: torch.device):
+    def __init__(
+        self, stacked: list[nn.Parameter], blocks: list[Block], members: int, device: torch.device, columns: int = 0
+    ):
+        """`columns`: per-member state kept with the best weights (the early stopping state), (N, columns)."""
         self.stacked, self.blocks = stacked, blocks
+        self.rows = torch.zeros(members, columns, device=device)
         self.weights = [p.detach().clone() for p in stacked]
         self.state: dict[tuple[int, int, str], torch.Tensor] = {}  # (block, index, key) -> best per-number state
         self.score = torch.full((members,), float("nan"), device=device)
         self.epoch = torch.full((members,), -1, dtype=torch.long, device=device)  # -1: no best yet
         self.moments: dict[int, dict[int, Moment]] = {}  # epoch -> block id -> its moment then
 
-    def update(self, improved: torch.Tensor, score: torch.Tensor, epoch: int, moments: dict[int, Moment]) -> None:
-        """Copy the members in `improved` (N,) into the best state (their score now `score`), on the device."""
+    def update(
+        self,
+        improved: torch.Tensor,
+        score: torch.Tensor,
+        epoch: int,
+        moments: dict[int, Moment],
+        rows: torch.Tensor | None = None,
+    ) -> None:
+        """Copy the members in `improved` (N,) into the best state (their score now `score`, their `rows`
+        of per-member state), on the device."""
         self.moments[epoch] = moments
         with torch.no_grad():
+            if rows is not None:
+                self.rows.copy_(torch.where(_rows(improved, rows), rows, self.rows))
             for best, p in zip(self.weights, self.stacked):
                 best.copy_(torch.where(_rows(improved, p), p, best))
             for b, block in enumerate(self.blocks):
