@@ -4,26 +4,18 @@
 `data=OPTION` swaps in another data set; a network that does not fit it is refused with the shapes of both.
 """
 
-import lightning as L
 from omegaconf import DictConfig
 
 from litlab.checkpoints import epochs_trained
 from litlab.record import print_summary, write_metrics
-from litlab.restore import restore
+from litlab.restore import quiet_trainer, restore
 from litlab.run import setup_logging
 
 
 def evaluate(cfg: DictConfig) -> dict:
     setup_logging()  # Lightning's lines once, through Hydra's handlers (console and eval.log)
     run = restore(cfg.ckpt_path, cfg.get("data"))
-    trainer = L.Trainer(
-        accelerator=cfg.accelerator,
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(cfg.accelerator)
     test = trainer.test if cfg.split == "test" else trainer.validate
     metrics = {k: float(v) for k, v in test(run.system, datamodule=run.datamodule, verbose=False)[0].items()}
     record = {

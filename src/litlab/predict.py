@@ -11,12 +11,11 @@ classifiers, one probability column per class. Rows with the target column are a
 import logging
 from pathlib import Path
 
-import lightning as L
 import torch
 from omegaconf import DictConfig
 
 from litlab.errors import LitlabError
-from litlab.restore import restore
+from litlab.restore import quiet_trainer, restore
 
 
 def predict(cfg: DictConfig) -> Path:
@@ -35,14 +34,7 @@ def predict(cfg: DictConfig) -> Path:
         split, labelled = "predict", datamodule.add_rows(cfg.data.path)
     datamodule.predict_split = split
 
-    trainer = L.Trainer(
-        accelerator=cfg.accelerator,
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(cfg.accelerator)
     predictions = torch.cat(trainer.predict(system, datamodule=datamodule)).cpu()
 
     path = Path(cfg.paths.output_dir) / "predictions.csv"

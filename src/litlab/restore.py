@@ -48,6 +48,18 @@ def restore(ckpt_path: str, data: DictConfig | None = None) -> Restored:
     return Restored(checkpoint, run_cfg, datamodule, system)
 
 
+def quiet_trainer(accelerator: str) -> L.Trainer:
+    """A Trainer on one device that only runs the restored system: no logger, checkpoints, bar or summary."""
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+
 def _check_task(ckpt_path: str, run_cfg: DictConfig, saved: dict) -> None:
     trained, chosen = get_class(saved["data"]["_target_"]).task, get_class(run_cfg.data._target_).task
     if trained != chosen:
