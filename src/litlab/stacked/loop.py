@@ -673,10 +673,6 @@ def _parameter_errors(members: list[Member], stacked: StackedSystem, device: tor
     return names, compute, has
 
 
-def _of(generators: dict, block: Block) -> dict:
-    return {m: generators[m] for m in block.members if m in generators}
-
-
 def _moving_generators(stacked: StackedSystem, n: int) -> list[int]:
     """The members with dropout: their generators move with every training step."""
     moving = set()

@@ -157,8 +157,3 @@ def _key(optimizer: torch.optim.Optimizer, scheduler, views: list[nn.Parameter])
 
 def _elementwise(optimizer: torch.optim.Optimizer) -> bool:
     return type(optimizer) in ELEMENTWISE
-
-
-def _per_number(value, shape: torch.Size) -> bool:
-    """A state tensor with one entry per number of the parameter (exp_avg, momentum_buffer, ...)."""
-    return isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape == shape
