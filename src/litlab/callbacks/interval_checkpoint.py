@@ -42,6 +42,15 @@ class IntervalCheckpoint(ModelCheckpoint):
         self.write_interval, self.write_last = write_interval, save_last
         self._written_at = time.monotonic()
         self._written_step = -1  # the global step of the last written last.ckpt
+        self._state_key: str | None = None
+
+    @property
+    def state_key(self) -> str:
+        # ModelCheckpoint spells its settings out into this key each time it is read, and Lightning reads it at
+        # every hook it calls on the callback (dozens an epoch). The settings are fixed once it is built.
+        if self._state_key is None:
+            self._state_key = super().state_key
+        return self._state_key
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
