@@ -336,7 +336,7 @@ def test_baseline_equals_logistic_regression_cv_on_the_same_split(make_cfg, tmp_
     data = [f"data.path={tmp_path / 'cancer.csv'}", "data.target=diagnosis"]
     splits = csv_data(*data).splits  # the rows, preprocessed, that the run's network trains and is scored on
     x, y = (t.double().numpy() for t in splits["train"])
-    fitted = LogisticRegressionCV(Cs=np.logspace(-3, 3, 7), cv=5, scoring="neg_log_loss", max_iter=1000).fit(x, y)
+    fitted = LogisticRegressionCV(Cs=np.logspace(-3, 3, 7), cv=3, scoring="neg_log_loss", max_iter=1000).fit(x, y)
     train(make_cfg("experiment=tabular_csv", *data, "trainer.max_epochs=2", "logger=none"))
     reported = read_metrics(tmp_path)
     for split in ("val", "test"):
