@@ -2,12 +2,16 @@
 
 Lightning's Trainer drives one model with one logger and one checkpoint callback; here every member needs
 its own, and the per-step and per-epoch cost of the framework is what stacking exists to pay once, so the
-loop is written out. It follows the single run's order of events: the learning rate logged at the start
-of an epoch, one optimizer step per batch, epoch-interval schedulers stepped after the last batch, then
-validation (every `trainer.check_val_every_n_epoch` epochs), the epoch's metrics, the checkpoints, and
-ReduceLROnPlateau with the epoch's `val/loss`. After the last epoch each member's best weights are tested.
-Gradient clipping (clipping.py) and early stopping (early_stopping.py) act per member, as in its single run;
-a member stopped early writes its last files at once and is tested with the others.
+loop is written out, on Lightning Fabric as Fabric's own loops are (its example
+`examples/fabric/build_your_own_trainer/trainer.py`): Fabric picks the device and holds the precision plugin,
+the steps run in `fabric.autocast()` and the backward goes through `fabric.backward`, so the members train on
+the device and in the precision their single runs' Trainer would choose. It follows the single run's order
+of events: the learning rate logged at the start of an epoch, one optimizer step per batch, epoch-interval
+schedulers stepped after the last batch, then validation (every `trainer.check_val_every_n_epoch` epochs),
+the epoch's metrics, the checkpoints, and ReduceLROnPlateau with the epoch's `val/loss`. After the last epoch
+each member's best weights are tested. Gradient clipping (clipping.py) and early stopping (early_stopping.py)
+act per member, as in its single run; a member stopped early writes its last files at once and is tested with
+the others.
 
 The group's state has a member dimension and stays on the device: the epoch's metrics are a row of the
 history (history.py), the best checkpoints masked copies (snapshot.py), divergence and "still training"
