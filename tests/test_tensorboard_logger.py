@@ -51,16 +51,22 @@ def test_a_runs_scalars_are_lightnings_loggers_tags_steps_and_values(tmp_path):
     assert len(ours["val/loss"]) == 3 and len(ours["train/loss"]) == 6
 
 
-def test_held_scalars_are_written_at_the_interval_on_reads_of_the_writer_and_at_the_end(tmp_path):
+def test_held_scalars_are_written_at_the_interval_on_reads_of_the_writer_after_a_checkpoint_and_at_the_end(tmp_path):
     logger = TensorBoardLogger(save_dir=str(tmp_path), name="tensorboard", version="", flush_interval=3600)
     logger.log_metrics({"a": 1.0}, step=0)
     logger.save()
     assert scalars(tmp_path) == {}  # held: the interval has not passed
     logger.experiment.flush()  # anything that reads the writer gets the held scalars written first
     assert scalars(tmp_path) == {"a": [(0, 1.0)]}
-    logger.log_metrics({"a": 2.0, "b": 3.0}, step=5)
+    logger.log_metrics({"a": 2.0}, step=5)
+    logger.write_at_next_save()  # the interval checkpoint has written its files
+    logger.save()
+    assert scalars(tmp_path) == {"a": [(0, 1.0), (5, 2.0)]}
+    logger.log_metrics({"a": 3.0, "b": 4.0}, step=9)
+    logger.save()
+    assert scalars(tmp_path) == {"a": [(0, 1.0), (5, 2.0)]}  # held again until the interval
     logger.finalize("failed")  # Ctrl-C, SIGTERM, an error: Lightning finalizes its loggers
-    assert scalars(tmp_path) == {"a": [(0, 1.0), (5, 2.0)], "b": [(5, 3.0)]}
+    assert scalars(tmp_path) == {"a": [(0, 1.0), (5, 2.0), (9, 3.0)], "b": [(9, 4.0)]}
 
 
 def test_flush_interval_zero_writes_every_save_and_a_negative_one_is_refused(tmp_path):

@@ -98,6 +98,9 @@ class IntervalCheckpoint(ModelCheckpoint):
         elif isinstance(io, HeldWrites):
             io.flush()
         self._written_at = time.monotonic()
+        for logger in trainer.loggers:  # scalars held on an interval reach the disk with this epoch's (loggers/)
+            if hasattr(logger, "write_at_next_save"):
+                logger.write_at_next_save()
 
     @contextlib.contextmanager
     def _held(self, trainer: L.Trainer) -> Iterator[None]:

@@ -8,6 +8,10 @@ steps, at the first `save` after `flush_interval` seconds, and always when the r
 exception (`finalize`), before hyperparameters are logged, and when anything reads the writer itself
 (`experiment`: the prediction grid, the HParams record).
 
+The interval checkpoint (callbacks/interval_checkpoint.py) asks for a write at the next `save` whenever it
+writes its files (`write_at_next_save`): Lightning saves the logger right after the epoch's training metrics,
+so the event file always reaches at least the epoch of the last `last.ckpt`, and a resume from it leaves no gap.
+
 What a process killed outright (SIGKILL, a power cut) loses: the scalars of its last `flush_interval`
 seconds at most. Ctrl-C, SIGTERM and errors inside the run lose nothing: Lightning finalizes its loggers.
 `flush_interval=0` writes after every epoch, as Lightning's own logger does.
@@ -55,6 +59,10 @@ class TensorBoardLogger(LightningTensorBoardLogger):
         if time.monotonic() - self._written_at >= self.flush_interval:
             super().save()  # reads `experiment`, which writes what is held, then flushes the file
             self._written_at = time.monotonic()
+
+    def write_at_next_save(self) -> None:
+        """Make the next `save` write what is held, whatever the interval."""
+        self._written_at = -float("inf")
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, metrics: Any = None, step: int | None = None) -> None:
