@@ -244,6 +244,40 @@ def test_clipping_takes_each_members_norm_as_clip_grad_norm_does():
             p.grad = g
 
 
+def test_event_file_appends_what_the_summary_writer_would_write(tmp_path):
+    """The writer frames TensorBoard records itself (event_file.py): byte for byte TensorBoard's RecordWriter,
+    and the points read back with their steps, wall times and values after the logger's own events."""
+    import io
+    import random
+
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from litlab.stacked.event_file import EventFile, records
+
+    rng = random.Random(0)
+    chunks = [bytes(rng.randrange(256) for _ in range(rng.randrange(300))) for _ in range(200)] + [b""]
+    expected = io.BytesIO()
+    for chunk in chunks:
+        RecordWriter(expected).write(chunk)
+    assert records(chunks) == expected.getvalue()
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    (events,) = [EventFile.of(logger)]
+    assert events.path is not None
+    events.append([(4, 1000.5, {"train/loss": 0.25, "epoch": 0}), (9, 1001.5, {"train/loss": 0.125, "epoch": 1})])
+    logger.experiment.add_scalar("after", 3.0, 10)  # the SummaryWriter's own point, queued after ours
+    logger.experiment.close()
+    read = EventAccumulator(str(events.path.parent))
+    read.Reload()
+    assert [(e.step, e.wall_time, e.value) for e in read.Scalars("train/loss")] == [
+        (4, 1000.5, 0.25),
+        (9, 1001.5, 0.125),
+    ]
+    assert [e.step for e in read.Scalars("after")] == [10]
+
+
 MIXED = [
     "data=iris",
     "model=mlp",

@@ -11,9 +11,8 @@ Workers ignore Ctrl-C and SIGTERM: the training process decides when to stop, se
 `close()` drains the workers. A worker whose parent died (SIGKILL) writes what it was sent and exits.
 Checkpoints are written atomically (a temporary file renamed), so a kill leaves the previous ones whole.
 
-A member's scalars are appended to its TensorBoard event file here, as whole records (`_EventFile`): the
-logger's SummaryWriter hands every event to a writer thread through a queue of ten, and that hand-off cost
-more than the rest of a member's files together (40 ms for an Iris member's 600 events).
+A member's scalars are appended to its TensorBoard event file as whole records (event_file.py), not one
+event at a time through the SummaryWriter's thread.
 
 Tensors travel as numpy arrays (`dumps`): a member's rows of a stacked tensor are pickled as the rows alone,
 and become tensors again in the worker.
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from litlab.stacked.event_file import EventFile
 
 log = logging.getLogger("litlab.stacked")
 
@@ -150,7 +151,7 @@ class _Files:
     def __init__(self, members: list):
         self.members = members
         self.rows: dict[int, np.ndarray] = {}  # member -> its history rows so far
-        self.event_files: dict[int, list] = {}  # member -> an _EventFile (None: not TensorBoard) per logger
+        self.event_files: dict[int, list] = {}  # member -> an EventFile (None: not TensorBoard) per logger
 
     def _history(self, member, names: list[str], rows: np.ndarray) -> None:
         """Rows appended to history.csv; history.npy rewritten with all of them (what the sweep report reads:
@@ -173,7 +174,7 @@ class _Files:
 
         member = self.members[task.member]
         if task.member not in self.event_files:  # made before anything else, as its single run's logger makes it
-            self.event_files[task.member] = [_EventFile.of(logger) for logger in member.loggers]
+            self.event_files[task.member] = [EventFile.of(logger) for logger in member.loggers]
         for path, checkpoint in task.checkpoints:
             contents = checkpoint
             contents["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
@@ -210,60 +211,6 @@ def _tensorboard(logger):
     from lightning.pytorch.loggers import TensorBoardLogger
 
     return logger.experiment if isinstance(logger, TensorBoardLogger) else None
-
-
-class _EventFile:
-    """The event file a TensorBoard logger's SummaryWriter made, scalars appended to it in this process.
-
-    Each point is the Event that `SummaryWriter.file_writer.add_summary(summary, step, walltime)` would queue,
-    framed by TensorBoard's own RecordWriter: the same bytes, without the writer thread. The SummaryWriter
-    appends to the file at each flush (its file system opens, appends and closes), so with its queue flushed
-    first the records of both land in order.
-    """
-
-    def __init__(self, experiment, path: Path):
-        self.experiment, self.path = experiment, path
-
-    @classmethod
-    def of(cls, logger) -> "_EventFile | None":
-        """The logger's event file, made now; None for another logger, or when the new file is not found."""
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        if not isinstance(logger, TensorBoardLogger):
-            return None
-        folder = Path(logger.log_dir)
-        before = set(folder.glob("events.out.tfevents.*"))
-        experiment = logger.experiment  # makes the file and writes its first event (the file version)
-        experiment.flush()
-        made = set(folder.glob("events.out.tfevents.*")) - before
-        return cls(experiment, made.pop()) if len(made) == 1 else _Queued(experiment, None)
-
-    def append(self, events: list) -> None:
-        """One Event per (step, walltime, {tag: value}), each a Summary of every value in the dict."""
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.summary.writer.record_writer import RecordWriter
-
-        self.experiment.flush()  # what it holds goes first
-        with open(self.path, "ab") as f:
-            records = RecordWriter(f)
-            for step, walltime, values in events:
-                event = Event(wall_time=walltime, step=int(step), summary=_summary(values))
-                records.write(event.SerializeToString())
-
-
-class _Queued(_EventFile):
-    """The SummaryWriter's own way, through its queue: where the file it made could not be told apart."""
-
-    def append(self, events: list) -> None:
-        for step, walltime, values in events:
-            self.experiment.file_writer.add_summary(_summary(values), step, walltime)
-
-
-def _summary(values: dict):
-    """One TensorBoard Summary of every value (the tags a single run logs them with, in one Lightning call)."""
-    from tensorboard.compat.proto.summary_pb2 import Summary
-
-    return Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()])
 
 
 def _finalize(logger, status: str) -> None:
