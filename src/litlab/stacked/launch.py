@@ -130,11 +130,10 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
 
 
 def _group_size(launcher, members: list[Job]) -> int:
-    from litlab.stacked.loop import device_for
+    from litlab.stacked.loop import fabric_for
 
     cfg = members[0].cfg
-    device = device_for(cfg.accelerator.get("accelerator", "auto"))
-    return group_size(launcher.max_members, cfg, device, len(members))
+    return group_size(launcher.max_members, cfg, fabric_for(cfg, precision=False).device, len(members))
 
 
 def _classify(job: Job, seen: dict) -> tuple[str | None, str | None]:
