@@ -278,6 +278,48 @@ def test_event_file_appends_what_the_summary_writer_would_write(tmp_path):
     assert [e.step for e in read.Scalars("after")] == [10]
 
 
+def test_fused_sgd_steps_each_member_bit_for_bit_as_its_own_sgd():
+    """Blocks of plain SGD with other learning rates and weight decays, stepped as one (FusedSGD), leave every
+    member's rows exactly where its own torch.optim.SGD takes its own copy of them."""
+    from torch import nn
+
+    from litlab.stacked.optimizers import FusedSGD, form_blocks, steppers
+
+    generator = torch.Generator().manual_seed(0)
+    lrs, decays = [0.5, 0.5, 0.03, 0.03, 2.0, 2.0], [0.0, 0.0, 0.0, 3.0, 0.5, 0.5]
+    stacked = [
+        nn.Parameter(torch.randn(6, 3, 4, generator=generator)),
+        nn.Parameter(torch.randn(6, 3, generator=generator)),
+    ]
+    views = [[nn.Parameter(p.detach()[m]) for p in stacked] for m in range(6)]
+    optimizers = {
+        m: torch.optim.SGD(
+            [{"params": [w], "weight_decay": decays[m]}, {"params": [b], "weight_decay": 0.0}], lr=lrs[m]
+        )
+        for m, (w, b) in enumerate(views)
+    }
+    blocks = form_blocks(optimizers, {}, {}, stacked, views)
+    assert len(blocks) == 4  # equal neighbours share a block
+    (fused,) = steppers(blocks, stacked)
+    assert isinstance(fused, FusedSGD)
+    singles = [[nn.Parameter(p.detach()[m].clone()) for p in stacked] for m in range(6)]
+    own = [
+        torch.optim.SGD([{"params": [w], "weight_decay": decays[m]}, {"params": [b]}], lr=lrs[m])
+        for m, (w, b) in enumerate(singles)
+    ]
+    for _ in range(3):
+        for p in stacked:
+            p.grad = torch.randn(p.shape, generator=generator)
+        for m, (params, optimizer) in enumerate(zip(singles, own)):
+            for single, p in zip(params, stacked):
+                single.grad = p.grad[m].clone()
+            optimizer.step()
+        fused.step()
+    for m, params in enumerate(singles):
+        for single, p in zip(params, stacked):
+            assert torch.equal(p.detach()[m], single.detach()), m
+
+
 MIXED = [
     "data=iris",
     "model=mlp",
