@@ -602,3 +602,31 @@ def test_the_linear_baseline_is_fitted_once_per_split_of_a_grid_in_job_order(mak
     assert scores[0] and all(scores[seed] == scores[seeds + seed] for seed in range(seeds))
     assert scores[0] != scores[1]  # another seed, another split
 
+
+def test_a_bf16_group_on_a_gpu_without_bfloat16_fails_each_job_in_one_line(make_cfg, tmp_path, monkeypatch):
+    """Fabric's device is checked as the single run's Trainer is: a GPU without bfloat16 refuses bf16-mixed, and
+    every job of the group says so in its metrics.json instead of training in 32 bits unasked."""
+    import lightning as L
+
+    from litlab.stacked.member import Member
+    from litlab.stacked.train import _train
+
+    monkeypatch.setattr(L.Fabric, "device", property(lambda self: torch.device("cuda")))  # an old GPU, faked
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "Tesla T4")
+    members = []
+    for job in range(2):
+        (tmp_path / str(job)).mkdir()
+        overrides = ["experiment=iris_optimizers", f"seed={job}", "trainer.precision=bf16-mixed"]
+        members.append(
+            Member(job=job, cfg=make_cfg(*overrides, f"paths.output_dir={tmp_path / str(job)}"), overrides=overrides)
+        )
+    for member in members:
+        member.open([0, 1])
+    values = _train(members)
+    for member in members:
+        member.close()
+    assert values == [None, None]
+    for job in range(2):
+        metrics = read_metrics(tmp_path / str(job))
+        assert metrics["status"] == "failed" and "Tesla T4 has no bfloat16" in metrics["error"], metrics
