@@ -367,6 +367,8 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     assert "one loss scale for all members" in unstackable(compose("trainer.precision=16-mixed"))
     assert "32-true and bf16-mixed" in unstackable(compose("trainer.precision=64-true"))
     assert unstackable(compose("experiment=iris_optimizers")) is None
+    assert "default" in unstackable(compose("callbacks.model_checkpoint=null"))
+    assert unstackable(compose("callbacks.model_checkpoint=null", "trainer.enable_checkpointing=false")) is None
     same = group_key(compose("optimizer=adam", "seed=1", "regularization.l2=0.1", "model.dropout=0.3"))
     assert same == group_key(compose("optimizer=sgd", "seed=2"))
     assert same != group_key(compose("model.hidden=[32]")) and same != group_key(compose("data.batch_size=64"))
@@ -583,6 +585,7 @@ def test_the_linear_baseline_is_fitted_once_per_split_of_a_grid_in_job_order(mak
 
     monkeypatch.setattr(baseline, "_fit", counted)
     monkeypatch.setattr(baseline, "_fits", {})
+    monkeypatch.setattr(baseline, "CACHED", 2)
     seeds = baseline.CACHED + 1
     members = []
     for job, (lr, seed) in enumerate((lr, seed) for lr in (0.1, 0.5) for seed in range(seeds)):
