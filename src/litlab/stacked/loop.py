@@ -35,6 +35,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from litlab import baseline
 from litlab.callbacks.divergence import Diverged
 from litlab.callbacks.resumable import rng_states, set_rng_states
+from litlab.devices import check_bfloat16
 from litlab.run import load_data, system_for
 from litlab.stacked.bar import GroupProgress
 from litlab.stacked.batches import StackedBatches
@@ -67,7 +68,10 @@ def fabric_for(cfg, precision: bool = True) -> L.Fabric:
     several to DDP runs), and the precision plugin of `trainer.precision` (`precision=False`: 32-true, to
     ask only for the device), as a single run's Trainer has them."""
     accelerator = cfg.accelerator.get("accelerator", "auto")
-    return L.Fabric(accelerator=accelerator, devices=1, precision=cfg.trainer.precision if precision else None)
+    fabric = L.Fabric(accelerator=accelerator, devices=1, precision=cfg.trainer.precision if precision else None)
+    if precision:
+        check_bfloat16(fabric.device.type == "cuda", cfg.trainer.precision)  # as the single run's Trainer is checked
+    return fabric
 
 
 def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:

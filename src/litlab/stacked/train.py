@@ -4,6 +4,7 @@ import logging
 
 from omegaconf import DictConfig, OmegaConf
 
+from litlab.errors import LitlabError
 from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for
 from litlab.stacked.member import Member
 from litlab.stacked.phases import phase
@@ -44,7 +45,13 @@ def _stepping(cfg) -> str:
 
 
 def _train(members: list[Member]) -> list[float | None]:
-    fabric = fabric_for(members[0].cfg)  # the members share every key Fabric reads (grouping.py)
+    try:
+        fabric = fabric_for(members[0].cfg)  # the members share every key Fabric reads (grouping.py)
+    except LitlabError as error:  # the device lacks the precision: every job fails, as its single run would
+        log.error("%s", error)
+        for member in members:
+            member.fail("failed", error=str(error))
+        return [None] * len(members)
     fabric.launch()
     with phase("build", len(members)):
         built, generators = build(members, fabric)
