@@ -573,6 +573,7 @@ def test_the_linear_baseline_is_fitted_once_per_split_of_a_grid_in_job_order(mak
 
     monkeypatch.setattr(baseline, "_fit", counted)
     monkeypatch.setattr(baseline, "_fits", {})
+    monkeypatch.setattr(baseline, "CACHED", 2)
     seeds = baseline.CACHED + 1
     members = []
     for job, (lr, seed) in enumerate((lr, seed) for lr in (0.1, 0.5) for seed in range(seeds)):

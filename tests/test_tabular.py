@@ -336,7 +336,7 @@ def test_baseline_equals_logistic_regression_cv_on_the_same_split(make_cfg, tmp_
     data = [f"data.path={tmp_path / 'cancer.csv'}", "data.target=diagnosis"]
     splits = csv_data(*data).splits  # the rows, preprocessed, that the run's network trains and is scored on
     x, y = (t.double().numpy() for t in splits["train"])
-    fitted = LogisticRegressionCV(Cs=np.logspace(-3, 3, 7), cv=5, scoring="neg_log_loss", max_iter=1000).fit(x, y)
+    fitted = LogisticRegressionCV(Cs=np.logspace(-3, 3, 7), cv=3, scoring="neg_log_loss", max_iter=1000).fit(x, y)
     train(make_cfg("experiment=tabular_csv", *data, "trainer.max_epochs=2", "logger=none"))
     reported = read_metrics(tmp_path)
     for split in ("val", "test"):
@@ -425,6 +425,28 @@ def test_sweep_fits_the_baseline_once_per_split(tmp_path, run_in_process, monkey
     # The report lists the baseline after the network's test scores.
     columns = pd.read_csv(tmp_path / "sweep" / "report.csv").columns.tolist()
     assert columns.index("baseline/test/acc") > columns.index("test/loss")
+
+
+def test_the_baseline_cache_drops_the_fit_used_least_recently(monkeypatch):
+    """A basic sweep's jobs run in one process; a split used again keeps its fit while others come and go."""
+    from litlab import baseline
+
+    monkeypatch.setattr(baseline, "_fits", {})
+    monkeypatch.setattr(baseline, "CACHED", 2)
+    fits = []
+    fit = baseline._fit
+    monkeypatch.setattr(baseline, "_fit", lambda x, *args: fits.append(x.sum()) or fit(x, *args))
+
+    def splits(seed: int) -> dict:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(60, 3, generator=g)
+        y = (x[:, 0] > 0).long()
+        return {"train": (x[:40], y[:40]), "val": (x[40:50], y[40:50]), "test": (x[50:], y[50:])}
+
+    a, b, c = splits(0), splits(1), splits(2)
+    for used in (a, b, a, c, a):  # c displaces b, not a
+        baseline.fitted_outputs(used, "classification", 2)
+    assert len(fits) == 3
 
 
 def bundled_table(name: str, folder) -> list[str]:

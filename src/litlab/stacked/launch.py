@@ -139,11 +139,10 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
 
 
 def _group_size(launcher, members: list[Job]) -> int:
-    from litlab.stacked.loop import device_for
+    from litlab.stacked.loop import fabric_for
 
     cfg = members[0].cfg
-    device = device_for(cfg.accelerator.get("accelerator", "auto"))
-    size = group_size(launcher.max_members, cfg, device, len(members))
+    size = group_size(launcher.max_members, cfg, fabric_for(cfg, precision=False).device, len(members))
     if parse_max_members(launcher.max_members) is None and launcher.cluster is None and launcher.workers > 1:
         size = min(size, -(-len(members) // launcher.workers))  # at least a group per worker
     return size

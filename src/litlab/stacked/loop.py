@@ -2,12 +2,16 @@
 
 Lightning's Trainer drives one model with one logger and one checkpoint callback; here every member needs
 its own, and the per-step and per-epoch cost of the framework is what stacking exists to pay once, so the
-loop is written out. It follows the single run's order of events: the learning rate logged at the start
-of an epoch, one optimizer step per batch, epoch-interval schedulers stepped after the last batch, then
-validation (every `trainer.check_val_every_n_epoch` epochs), the epoch's metrics, the checkpoints, and
-ReduceLROnPlateau with the epoch's `val/loss`. After the last epoch each member's best weights are tested.
-Gradient clipping (clipping.py) and early stopping (early_stopping.py) act per member, as in its single run;
-a member stopped early writes its last files at once and is tested with the others.
+loop is written out, on Lightning Fabric as Fabric's own loops are (its example
+`examples/fabric/build_your_own_trainer/trainer.py`): Fabric picks the device and holds the precision plugin,
+the steps run in `fabric.autocast()` and the backward goes through `fabric.backward`, so the members train on
+the device and in the precision their single runs' Trainer would choose. It follows the single run's order
+of events: the learning rate logged at the start of an epoch, one optimizer step per batch, epoch-interval
+schedulers stepped after the last batch, then validation (every `trainer.check_val_every_n_epoch` epochs),
+the epoch's metrics, the checkpoints, and ReduceLROnPlateau with the epoch's `val/loss`. After the last epoch
+each member's best weights are tested. Gradient clipping (clipping.py) and early stopping (early_stopping.py)
+act per member, as in its single run; a member stopped early writes its last files at once and is tested with
+the others.
 
 The group's state has a member dimension and stays on the device: the epoch's metrics are a row of the
 history (history.py), the best checkpoints masked copies (snapshot.py), divergence and "still training"
@@ -65,20 +69,22 @@ class Stopped(Exception):
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
 
-def device_for(accelerator: str) -> torch.device:
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    if accelerator == "mps" or (accelerator == "auto" and torch.backends.mps.is_available()):
-        return torch.device("mps")
-    return torch.device("cpu")
+def fabric_for(cfg, precision: bool = True) -> L.Fabric:
+    """The group's Fabric: the device Lightning picks for `accelerator.accelerator` (one: grouping.py leaves
+    several to DDP runs), and the precision plugin of `trainer.precision` (`precision=False`: 32-true, to
+    ask only for the device), as a single run's Trainer has them."""
+    accelerator = cfg.accelerator.get("accelerator", "auto")
+    return L.Fabric(accelerator=accelerator, devices=1, precision=cfg.trainer.precision if precision else None)
 
 
-def build(members: list[Member], device: torch.device) -> tuple[list[Member], list[torch.Generator]]:
-    """Each member's data and system exactly as `litlab.run.build_system` makes them; the members that built.
+def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:
+    """Each member's data and system exactly as `litlab.run.build_system` makes them, on Fabric's device; the
+    members that built.
 
     Members with the same seed and data config share one data module (the same splits): the random state
     its loading left behind is restored instead, so every network starts from its single run's weights.
     """
+    device = fabric.device
     loaded: dict[tuple, tuple] = {}
     built, generators = [], []
     for member in members:
@@ -92,7 +98,7 @@ def build(members: list[Member], device: torch.device) -> tuple[list[Member], li
             else:
                 member.datamodule = load_data(cfg.data)
                 loaded[key] = (member.datamodule, rng_states())
-            member.system = system_for(cfg, member.datamodule).to(device)
+            member.system = fabric.to_device(system_for(cfg, member.datamodule))
         except Exception as error:  # a bad value the config checks could not see: this job fails alone
             log.error("job %d failed: %s", member.job, error)
             member.fail("failed", error=str(error))
@@ -178,8 +184,9 @@ class Totals:
 
 
 class StackedLoop:
-    def __init__(self, members: list[Member], stacked: StackedSystem, blocks: list[Block], device: torch.device):
-        self.members, self.stacked, self.blocks, self.device = members, stacked, blocks, device
+    def __init__(self, members: list[Member], stacked: StackedSystem, blocks: list[Block], fabric: L.Fabric):
+        self.members, self.stacked, self.blocks, self.fabric = members, stacked, blocks, fabric
+        self.device = device = fabric.device
         n = len(members)
         cfg = members[0].cfg
         self.max_epochs = cfg.trainer.max_epochs
@@ -354,9 +361,10 @@ class StackedLoop:
         stacked.network.train()
         skip = self.batch  # done before a restart: the epoch goes on after them
         for x, y in itertools.islice(self.batches("train", shuffle=True, epoch=self.epoch), skip, None):
-            output = stacked.network(x)
-            losses = stacked.losses(output, y)
-            total = losses + stacked.penalty()  # what each single run's training_step returns
+            with self.fabric.autocast():  # the precision plugin's context, in which a single run's steps run
+                output = stacked.network(x)
+                losses = stacked.losses(output, y)
+                total = losses + stacked.penalty()  # what each single run's training_step returns
             if self.stops_on_divergence:  # a member whose loss is not finite stops training, here on the device
                 finite = torch.isfinite(total.detach())
                 new = self.training & ~finite
@@ -367,7 +375,7 @@ class StackedLoop:
             objective = torch.where(self.training, total, torch.zeros_like(total)).sum()
             # The rows of members stopped early stay as they were (an optimizer steps on with zero gradients).
             kept = [p.detach().clone() for p, _ in stacked.views] if (self.status == "stopped").any() else None
-            stacked.step(objective, self.blocks, self.clipping)
+            stacked.step(objective, self.blocks, self.clipping, backward=self.fabric.backward)
             if kept is not None:
                 with torch.no_grad():
                     for (p, _), before in zip(stacked.views, kept):
@@ -410,8 +418,9 @@ class StackedLoop:
         self.stacked.network.eval()
         totals = Totals(self.stacked)
         for x, y in self.batches(split, shuffle=False, epoch=self.epoch):
-            output = self.stacked.network(x)
-            totals.add(self.stacked.losses(output, y), output, y)
+            with self.fabric.autocast():
+                output = self.stacked.network(x)
+                totals.add(self.stacked.losses(output, y), output, y)
         return totals.values(split)
 
     # -- once per validation: one read --------------------------------------------------------------
@@ -625,7 +634,7 @@ class StackedLoop:
             return None
         k = self.grid.get("num_images", 18)
         x, _ = self.batches._split("test")
-        with torch.no_grad():
+        with torch.no_grad(), self.fabric.autocast():
             output = self.stacked.network(x[:, :k][self.batches.source])
         return output.argmax(-1)
 

@@ -70,12 +70,13 @@ class StackedSystem:
         return {"acc": sums["correct"] / count}
 
     # -- one optimizer step per block of members ----------------------------------------------------
-    def step(self, objective: torch.Tensor, blocks: list, clipping=None) -> None:
-        """Backward through the summed objective, each member's gradients clipped (`clipping`, clipping.py),
-        then each block's optimizer steps on its rows of the gradients."""
+    def step(self, objective: torch.Tensor, blocks: list, clipping=None, backward=torch.Tensor.backward) -> None:
+        """Backward through the summed objective (`backward`: the loop's `fabric.backward`, which applies its
+        precision plugin), each member's gradients clipped (`clipping`, clipping.py), then each block's optimizer
+        steps on its rows of the gradients."""
         for p, _ in self.views:
             p.grad = None
-        objective.backward()
+        backward(objective)
         if clipping is not None:
             clipping([p for p, _ in self.views])
         for block in blocks:

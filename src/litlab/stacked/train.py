@@ -4,7 +4,7 @@ import logging
 
 from omegaconf import DictConfig, OmegaConf
 
-from litlab.stacked.loop import StackedLoop, attach_optimizers, build, device_for
+from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for
 from litlab.stacked.member import Member
 from litlab.stacked.phases import phase
 from litlab.stacked.resume import restore
@@ -49,9 +49,10 @@ def _stepping(cfg) -> str:
 
 
 def _train(members: list[Member], resume: bool = False) -> list[float | None]:
-    device = device_for(members[0].cfg.accelerator.get("accelerator", "auto"))
+    fabric = fabric_for(members[0].cfg)  # the members share every key Fabric reads (grouping.py)
+    fabric.launch()
     with phase("build", len(members)):
-        built, generators = build(members, device)
+        built, generators = build(members, fabric)
     values = {m.job: None for m in members}
     if not built:
         return list(values.values())
@@ -62,7 +63,7 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
     try:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
-        loop = StackedLoop(built, stacked, blocks, device)
+        loop = StackedLoop(built, stacked, blocks, fabric)
         if resume:
             with phase("restore", len(built)):
                 restore(loop)
