@@ -6,6 +6,7 @@ import threading
 import time
 
 import psutil
+import pytest
 from conftest import QUICK, read_metrics
 
 SWEEP = ["experiment=iris_optimizers", "optimizer.lr=0.1,0.5", "seed=0,1", *QUICK, "~hydra.callbacks.sweep_report"]
@@ -15,6 +16,19 @@ def sweep(run_in_process, folder, *args):
     result = run_in_process("-m", *SWEEP, *args, "hydra/launcher=stacked", f"hydra.sweep.dir={folder}")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return result.stdout + result.stderr
+
+
+def test_a_bad_cluster_or_workers_stops_the_sweep_in_one_line(run_in_process, tmp_path):
+    from hydra_plugins.litlab_stacked.stacked_launcher import StackedLauncher
+    from litlab.errors import LitlabError
+
+    result = run_in_process(
+        "-m", *SWEEP, "hydra/launcher=stacked", "hydra.launcher.cluster=pbs", f"hydra.sweep.dir={tmp_path}"
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "hydra.launcher.cluster=pbs is not allowed: null, local or slurm" in result.stderr
+    with pytest.raises(LitlabError, match="hydra.launcher.workers=0 is not allowed"):
+        StackedLauncher(workers=0).check()
 
 
 def test_two_workers_train_two_groups_each_folder_as_in_one_process(run_in_process, tmp_path):

@@ -53,6 +53,14 @@ class StackedLauncher(Launcher):
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
 
+    def check(self) -> None:
+        """A bad max_members, workers or cluster stops the sweep before any job runs, in one line."""
+        from litlab.stacked.group_size import parse
+        from litlab.stacked.submit import check
+
+        parse(self.max_members)
+        check(self)
+
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         import gc
 

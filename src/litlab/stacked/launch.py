@@ -60,10 +60,7 @@ class _Pending:
 
 
 def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-    from litlab.stacked.submit import check
-
-    parse_max_members(launcher.max_members)  # a bad value stops the sweep before any job runs
-    check(launcher)
+    launcher.check()  # a bad value stops the sweep before any job runs
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
