@@ -65,7 +65,7 @@ class Stopped(Exception):
 
 
 # submitit's signal for a preempted or timed-out job: the group writes its checkpoints first, then submitit's
-# handler (the one the loop found) requeues the job (launch_groups.py).
+# handler (the one the loop found) requeues the job (submit.py).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
 

@@ -44,8 +44,13 @@ class GroupJob(submitit.helpers.Checkpointable):
         self.groups, self.threads, self.requeued = groups, threads, False
 
     def __call__(self) -> list[list[float | None]]:
+        import gc
+
         import torch
 
+        import litlab.stacked.train  # noqa: F401 (torch and Lightning, before the collector is told to skip them)
+
+        gc.freeze()  # as in the launcher's process: what is loaded by now lives as long as the process
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, force=True)  # into submitit's log files
         if self.threads:
             torch.set_num_threads(self.threads)
