@@ -82,3 +82,30 @@ def test_cluster_local_requeues_a_preempted_group_which_resumes_and_completes(ru
     assert "Requeued job" in submitit_logs and "group 1: training jobs [0, 1] (continued)" in submitit_logs
     for job in ("0", "1"):  # interrupted once, continued in the same folder
         assert "interrupted at epoch" in (folder / job / "train.log").read_text()
+
+
+def test_cluster_slurm_asks_slurm_for_what_the_keys_of_hydra_launcher_slurm_say(tmp_path, monkeypatch):
+    """cluster=slurm: submitit's Slurm executor, set from the keys hydra/launcher=slurm takes (the sbatch script it
+    would submit; no Slurm here: a stand-in `srun` on PATH lets submitit build it), SIGUSR2 before the time limit."""
+    from conftest import CONF
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import instantiate
+
+    from litlab.stacked.submit import executor_for
+
+    (tmp_path / "srun").write_text("#!/bin/sh\n")
+    (tmp_path / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    overrides = ["sweep=optimizers", "hydra.launcher.cluster=slurm", "hydra.launcher.partition=gpu"]
+    overrides += ["hydra.launcher.gpus_per_node=1", "hydra.launcher.timeout_min=240", f"hydra.sweep.dir={tmp_path}"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, "hydra.job.name=train"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher = instantiate(cfg.hydra.launcher)
+    launcher.config = cfg
+    script = executor_for(launcher, str(tmp_path / ".submitit/%j"))._executor._make_submission_file_text("x", "u")
+    for line in ("--partition=gpu", "--gpus-per-node=1", "--time=240", "--mem=16GB", "--cpus-per-task=4"):
+        assert f"#SBATCH {line}\n" in script, line
+    assert "#SBATCH --signal=USR2@" in script

@@ -36,6 +36,7 @@ class StackedLauncherConf(SlurmQueueConf):
     cpus_per_task: int | None = 4
     mem_gb: int | None = 16
     array_parallelism: int = 16
+    max_num_timeout: int = 3  # requeues of a group that reached its time limit (a preempted one always is)
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="stacked", node=StackedLauncherConf, provider="litlab")

@@ -274,7 +274,10 @@ class StackedLoop:
             handler = previous[stop.signum]
             if stop.signum == signal.SIGUSR2 and callable(handler):  # submitit's: it requeues the job, then exits
                 signal.signal(stop.signum, handler)
-                handler(stop.signum, None)
+                try:
+                    handler(stop.signum, None)
+                except Exception as error:  # not requeued (timed out too often): the members stay interrupted
+                    log.warning("%s", error)
             raise SystemExit(stop.exit_status) from None
         finally:
             for signum, handler in previous.items():

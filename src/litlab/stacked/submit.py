@@ -115,7 +115,7 @@ def submit(launcher, groups: list[Group]) -> list[tuple[list[Group], object]]:
     """Each submitit job with the groups it trains; `job.result()` gives their values."""
     folder = launcher.queue.get("submitit_folder") or str(Path(str(launcher.config.hydra.sweep.dir)) / ".submitit/%j")
     if launcher.cluster is not None:
-        executor = _executor(launcher, folder)
+        executor = executor_for(launcher, folder)
         if launcher.cluster == "slurm":
             with executor.batch():  # one job array
                 jobs = [executor.submit(GroupJob([group])) for group in groups]
@@ -142,17 +142,17 @@ def submit(launcher, groups: list[Group]) -> list[tuple[list[Group], object]]:
     return out
 
 
-def _executor(launcher, folder: str):
+def executor_for(launcher, folder: str):
     """submitit's executor for `cluster`, set up from the launcher's keys as hydra-submitit-launcher does it."""
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     queue = {k: v for k, v in launcher.queue.items() if k not in OWN_KEYS}
     if launcher.cluster == "local":
-        executor = submitit.LocalExecutor(folder, max_num_timeout=launcher.queue.get("max_num_timeout") or 3)
+        executor = submitit.LocalExecutor(folder, max_num_timeout=launcher.queue.get("max_num_timeout", 3))
         executor.update_parameters(timeout_min=_timeout(launcher), gpus_per_node=queue.get("gpus_per_node") or 0)
         return executor
     executor = submitit.AutoExecutor(
-        folder=folder, cluster="slurm", slurm_max_num_timeout=launcher.queue.get("max_num_timeout") or 0
+        folder=folder, cluster="slurm", slurm_max_num_timeout=launcher.queue.get("max_num_timeout", 3)
     )
     generic = set(OmegaConf.structured(BaseQueueConf).keys())
     params = {k if k in generic else f"slurm_{k}": v for k, v in queue.items() if v is not None}
