@@ -342,6 +342,8 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     assert "min_epochs" in unstackable(compose("callbacks=early_stopping", "trainer.min_epochs=2"))
     assert unstackable(compose("trainer.gradient_clip_val=0.5", "trainer.gradient_clip_algorithm=value")) is None
     assert unstackable(compose("experiment=iris_optimizers")) is None
+    assert "default" in unstackable(compose("callbacks.model_checkpoint=null"))
+    assert unstackable(compose("callbacks.model_checkpoint=null", "trainer.enable_checkpointing=false")) is None
     same = group_key(compose("optimizer=adam", "seed=1", "regularization.l2=0.1", "model.dropout=0.3"))
     assert same == group_key(compose("optimizer=sgd", "seed=2"))
     assert same != group_key(compose("model.hidden=[32]")) and same != group_key(compose("data.batch_size=64"))

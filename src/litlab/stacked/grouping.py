@@ -137,7 +137,12 @@ def unstackable(cfg: DictConfig) -> str | None:
         return f"logger {logger.get('_target_')}"
     if cfg.data.get("_target_") == "litlab.data.csv_file.CSVDataModule":  # Lightning saves it into checkpoints
         return "data=csv (its fitted preprocessing and target scaling live in the single run's checkpoints)"
-    for name, callback in (cfg.get("callbacks") or {}).items():
+    callbacks = cfg.get("callbacks") or {}
+    checkpoints = [c for c in callbacks.values() if c and "Checkpoint" in str(c.get("_target_"))]
+    if trainer.get("enable_checkpointing") is not False and not checkpoints:
+        # Lightning's Trainer adds its default ModelCheckpoint; a member writes the checkpoints it is configured with
+        return "callbacks.model_checkpoint=null with checkpointing on (the single run gets Lightning's default one)"
+    for name, callback in callbacks.items():
         if not callback:
             continue
         target = callback.get("_target_")
