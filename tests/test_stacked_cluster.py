@@ -59,7 +59,7 @@ def test_cluster_local_requeues_a_preempted_group_which_resumes_and_completes(ru
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not (log.exists() and "training jobs" in log.read_text()):
             time.sleep(0.1)
-        time.sleep(0.3)
+        time.sleep(0.1)
         for process in psutil.Process().children(recursive=True):
             try:  # the job's process that submitit's controller started (not the writers it forked)
                 controller = "submitit.local._local" in " ".join(process.parent().cmdline())
