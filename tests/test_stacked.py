@@ -244,6 +244,82 @@ def test_clipping_takes_each_members_norm_as_clip_grad_norm_does():
             p.grad = g
 
 
+def test_event_file_appends_what_the_summary_writer_would_write(tmp_path):
+    """The writer frames TensorBoard records itself (event_file.py): byte for byte TensorBoard's RecordWriter,
+    and the points read back with their steps, wall times and values after the logger's own events."""
+    import io
+    import random
+
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from litlab.stacked.event_file import EventFile, records
+
+    rng = random.Random(0)
+    chunks = [bytes(rng.randrange(256) for _ in range(rng.randrange(300))) for _ in range(200)] + [b""]
+    expected = io.BytesIO()
+    for chunk in chunks:
+        RecordWriter(expected).write(chunk)
+    assert records(chunks) == expected.getvalue()
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    (events,) = [EventFile.of(logger)]
+    assert events.path is not None
+    events.append([(4, 1000.5, {"train/loss": 0.25, "epoch": 0}), (9, 1001.5, {"train/loss": 0.125, "epoch": 1})])
+    logger.experiment.add_scalar("after", 3.0, 10)  # the SummaryWriter's own point, queued after ours
+    logger.experiment.close()
+    read = EventAccumulator(str(events.path.parent))
+    read.Reload()
+    assert [(e.step, e.wall_time, e.value) for e in read.Scalars("train/loss")] == [
+        (4, 1000.5, 0.25),
+        (9, 1001.5, 0.125),
+    ]
+    assert [e.step for e in read.Scalars("after")] == [10]
+
+
+def test_fused_sgd_steps_each_member_bit_for_bit_as_its_own_sgd():
+    """Blocks of plain SGD with other learning rates and weight decays, stepped as one (FusedSGD), leave every
+    member's rows exactly where its own torch.optim.SGD takes its own copy of them."""
+    from torch import nn
+
+    from litlab.stacked.optimizers import FusedSGD, form_blocks, steppers
+
+    generator = torch.Generator().manual_seed(0)
+    lrs, decays = [0.5, 0.5, 0.03, 0.03, 2.0, 2.0], [0.0, 0.0, 0.0, 3.0, 0.5, 0.5]
+    stacked = [
+        nn.Parameter(torch.randn(6, 3, 4, generator=generator)),
+        nn.Parameter(torch.randn(6, 3, generator=generator)),
+    ]
+    views = [[nn.Parameter(p.detach()[m]) for p in stacked] for m in range(6)]
+    optimizers = {
+        m: torch.optim.SGD(
+            [{"params": [w], "weight_decay": decays[m]}, {"params": [b], "weight_decay": 0.0}], lr=lrs[m]
+        )
+        for m, (w, b) in enumerate(views)
+    }
+    blocks = form_blocks(optimizers, {}, {}, stacked, views)
+    assert len(blocks) == 4  # equal neighbours share a block
+    (fused,) = steppers(blocks, stacked)
+    assert isinstance(fused, FusedSGD)
+    singles = [[nn.Parameter(p.detach()[m].clone()) for p in stacked] for m in range(6)]
+    own = [
+        torch.optim.SGD([{"params": [w], "weight_decay": decays[m]}, {"params": [b]}], lr=lrs[m])
+        for m, (w, b) in enumerate(singles)
+    ]
+    for _ in range(3):
+        for p in stacked:
+            p.grad = torch.randn(p.shape, generator=generator)
+        for m, (params, optimizer) in enumerate(zip(singles, own)):
+            for single, p in zip(params, stacked):
+                single.grad = p.grad[m].clone()
+            optimizer.step()
+        fused.step()
+    for m, params in enumerate(singles):
+        for single, p in zip(params, stacked):
+            assert torch.equal(p.detach()[m], single.detach()), m
+
+
 MIXED = [
     "data=iris",
     "model=mlp",

@@ -36,15 +36,17 @@ TRAIN_LOG = logging.getLogger("litlab.train_log")
 log = logging.getLogger("litlab")
 
 
-def log_hparams(loggers: list, cfg: DictConfig, metrics: dict) -> None:
+def log_hparams(loggers: list, cfg: DictConfig, metrics: dict, resolved: dict | None = None) -> None:
     """Fill TensorBoard's HParams tab: the run's settings beside its final metrics; MLflow's params likewise.
+
+    `resolved`: `cfg` already resolved to a container, where the caller has it (resolving costs milliseconds).
 
     The HParams tab reads a metric's value from the run's scalars of the same name: `val/loss` and `test/loss`
     are there already (logged per epoch, and by the test), so the summary names them and logs no new points.
     """
     from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
-    params = _flatten(OmegaConf.to_container(cfg, resolve=True))
+    params = _flatten(resolved if resolved is not None else OmegaConf.to_container(cfg, resolve=True))
     params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):

@@ -44,7 +44,7 @@ from litlab.stacked.early_stopping import StackedEarlyStopping
 from litlab.stacked.history import LR, History
 from litlab.stacked.member import Member
 from litlab.stacked.network import StackedDropout, StackedLinear
-from litlab.stacked.optimizers import Block, form_blocks
+from litlab.stacked.optimizers import Block, form_blocks, steppers
 from litlab.stacked.progress import Position
 from litlab.stacked.snapshot import Best, HostState, moment
 from litlab.stacked.system import StackedSystem
@@ -186,6 +186,7 @@ class Totals:
 class StackedLoop:
     def __init__(self, members: list[Member], stacked: StackedSystem, blocks: list[Block], fabric: L.Fabric):
         self.members, self.stacked, self.blocks, self.fabric = members, stacked, blocks, fabric
+        self.steppers = steppers(blocks, [p for p, _ in stacked.views])  # plain-SGD blocks fused (optimizers.py)
         self.device = device = fabric.device
         n = len(members)
         cfg = members[0].cfg
@@ -378,7 +379,7 @@ class StackedLoop:
             objective = torch.where(self.training, total, torch.zeros_like(total)).sum()
             # The rows of members stopped early stay as they were (an optimizer steps on with zero gradients).
             kept = [p.detach().clone() for p, _ in stacked.views] if (self.status == "stopped").any() else None
-            stacked.step(objective, self.blocks, self.clipping, backward=self.fabric.backward)
+            stacked.step(objective, self.steppers, self.clipping, backward=self.fabric.backward)
             if kept is not None:
                 with torch.no_grad():
                     for (p, _), before in zip(stacked.views, kept):

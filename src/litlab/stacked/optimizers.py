@@ -13,6 +13,13 @@ alike (another optimizer class, another learning rate, a ReduceLROnPlateau sched
 member's validation loss) are blocks of their own; an optimizer not in ELEMENTWISE keeps stepping the
 member's own views, as it was configured.
 
+Neighbouring blocks of plain SGD (no momentum, no scheduler) that differ only in their learning rates and
+weight decays are stepped together besides (`FusedSGD`): each stacked parameter's rows over those blocks take
+one `addcmul_` with the learning rate and the weight decay as tensors with a member dimension. That is the
+arithmetic SGD does per number, in the same order: on a CPU `add_(grad, alpha=-lr)` and `addcmul_(grad, -lr)`
+round alike, and test_stacked.py compares the members with their single runs. The blocks' optimizers stay
+as they are, for the members' checkpoints: plain SGD keeps no state.
+
 A member's checkpoint holds its optimizer as its single run would save it: the block optimizer's state
 with every per-number state tensor cut down to the member's row (snapshot.py).
 """
@@ -157,3 +164,79 @@ def _key(optimizer: torch.optim.Optimizer, scheduler, views: list[nn.Parameter])
 
 def _elementwise(optimizer: torch.optim.Optimizer) -> bool:
     return type(optimizer) in ELEMENTWISE
+
+
+class FusedSGD:
+    """Consecutive blocks of plain SGD over every stacked parameter, stepped as one (see the module's docstring)."""
+
+    def __init__(self, blocks: list[Block], stacked: list[nn.Parameter]):
+        self.blocks = blocks
+        first = blocks[0].first
+        self.rows = slice(first, blocks[-1].first + blocks[-1].size)
+        index = {id(p): i for i, p in enumerate(stacked)}
+        size = self.rows.stop - first
+        lrs = [torch.empty(size, dtype=torch.float64) for _ in stacked]
+        decays = [torch.empty(size, dtype=torch.float64) for _ in stacked]
+        for block in blocks:
+            group_of = {id(q): g for g in block.optimizer.param_groups for q in g["params"]}
+            rows = slice(block.first - first, block.first - first + block.size)
+            for p, q in block.pairs:
+                group = group_of[id(q)]
+                lrs[index[id(p)]][rows] = group["lr"]
+                decays[index[id(p)]][rows] = group["weight_decay"]
+        # (parameter, -lr, weight decay or None where it is 0 for all), each (rows, 1, ...) in the parameter's dtype
+        self.params = []
+        for p, lr, decay in zip(stacked, lrs, decays):
+            shape = (size, *[1] * (p.dim() - 1))
+            neg_lr = (-lr).to(p.dtype).view(shape).to(p.device)  # rounded once, as SGD rounds `alpha=-lr`
+            decay = decay.to(p.dtype).view(shape).to(p.device) if bool((decay != 0).any()) else None
+            self.params.append((p, neg_lr, decay))
+
+    @staticmethod
+    def takes(block: Block, stacked: list[nn.Parameter]) -> bool:
+        """Whether the block is plain SGD over rows of every stacked parameter, with no scheduler."""
+        optimizer = block.optimizer
+        return (
+            type(optimizer) is torch.optim.SGD
+            and isinstance(block.rows, slice)
+            and block.scheduler is None
+            and {id(p) for p, _ in block.pairs} == {id(p) for p in stacked}
+            and all(
+                g["momentum"] == 0 and not g["maximize"] and not g["differentiable"] and not g["fused"]
+                for g in optimizer.param_groups
+            )
+        )
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for p, neg_lr, decay in self.params:
+            if p.grad is None:
+                continue
+            rows, grad = p.detach()[self.rows], p.grad[self.rows]
+            if decay is not None:
+                grad = grad.addcmul(rows, decay)
+            rows.addcmul_(grad, neg_lr)
+
+
+def steppers(blocks: list[Block], stacked: list[nn.Parameter]) -> list:
+    """What steps the blocks, in order: runs of neighbouring plain-SGD blocks as one FusedSGD, the rest alone."""
+    out, run = [], []
+
+    def close_run():
+        if len(run) > 1:
+            out.append(FusedSGD(list(run), stacked))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for block in blocks:
+        if FusedSGD.takes(block, stacked) and (not run or run[-1].first + run[-1].size == block.first):
+            run.append(block)
+            continue
+        close_run()
+        if FusedSGD.takes(block, stacked):
+            run.append(block)
+        else:
+            out.append(block)
+    close_run()
+    return out

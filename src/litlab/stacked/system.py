@@ -73,7 +73,7 @@ class StackedSystem:
     def step(self, objective: torch.Tensor, blocks: list, clipping=None, backward=torch.Tensor.backward) -> None:
         """Backward through the summed objective (`backward`: the loop's `fabric.backward`, which applies its
         precision plugin), each member's gradients clipped (`clipping`, clipping.py), then each block's optimizer
-        steps on its rows of the gradients."""
+        steps on its rows of the gradients (`blocks`: Blocks, and FusedSGD runs of them, optimizers.py)."""
         for p, _ in self.views:
             p.grad = None
         backward(objective)

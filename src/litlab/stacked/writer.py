@@ -11,6 +11,9 @@ Workers ignore Ctrl-C, SIGTERM and SIGUSR2: the training process decides when to
 `close()` drains the workers. A worker whose parent died (SIGKILL) writes what it was sent and exits.
 Checkpoints are written atomically (a temporary file renamed), so a kill leaves the previous ones whole.
 
+A member's scalars are appended to its TensorBoard event file as whole records (event_file.py), not one
+event at a time through the SummaryWriter's thread.
+
 Tensors travel as numpy arrays (`dumps`): a member's rows of a stacked tensor are pickled as the rows alone,
 and become tensors again in the worker.
 """
@@ -27,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from litlab.stacked.event_file import EventFile
 
 log = logging.getLogger("litlab.stacked")
 
@@ -147,6 +152,7 @@ class _Files:
     def __init__(self, members: list):
         self.members = members
         self.rows: dict[int, np.ndarray] = {}  # member -> its history rows so far
+        self.event_files: dict[int, list] = {}  # member -> an EventFile (None: not TensorBoard) per logger
 
     def _history(self, member, names: list[str], rows: np.ndarray) -> None:
         """Rows appended to history.csv; history.npy rewritten with all of them (what the sweep report reads:
@@ -168,20 +174,28 @@ class _Files:
         from litlab.record import log_hparams, write_metrics
 
         member = self.members[task.member]
+        if task.member not in self.event_files:  # made before anything else, as its single run's logger makes it
+            self.event_files[task.member] = [EventFile.of(logger) for logger in member.loggers]
         for path, checkpoint in task.checkpoints:
             contents = checkpoint
             contents["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
             AtomicCheckpointIO().save_checkpoint(contents, path)
         for path in task.remove:
             Path(path).unlink(missing_ok=True)
-        for step, walltime, values in task.events:
-            _log_metrics(member.loggers, values, step, walltime)
+        if task.events:
+            for logger, events in zip(member.loggers, self.event_files[task.member]):
+                if events is not None:
+                    events.append(task.events)
+                else:
+                    for step, _, values in task.events:
+                        logger.log_metrics(values, step)
         if task.history is not None:
             self._history(member, *task.history)
         if task.grid is not None:
             _log_grid(member.loggers, *task.grid)
         if task.hparams is not None:
-            log_hparams(member.loggers, member.cfg, task.hparams)
+            # The config as the member's system resolved it when it was built (its checkpoints' hyperparameters).
+            log_hparams(member.loggers, member.cfg, task.hparams, member.system.hparams["config"])
         if task.metrics is not None:
             write_metrics(member.cfg, task.metrics)
         for logger in member.loggers:
@@ -198,20 +212,6 @@ def _tensorboard(logger):
     from lightning.pytorch.loggers import TensorBoardLogger
 
     return logger.experiment if isinstance(logger, TensorBoardLogger) else None
-
-
-def _log_metrics(loggers: list, values: dict, step: int, walltime: float) -> None:
-    """One TensorBoard event with all of `values` (the tags and step a single run logs them with), stamped
-    with the time they were computed; other loggers get them through their `log_metrics`."""
-    from tensorboard.compat.proto.summary_pb2 import Summary
-
-    for logger in loggers:
-        experiment = _tensorboard(logger)
-        if experiment is None:
-            logger.log_metrics(values, step)
-            continue
-        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()])
-        experiment.file_writer.add_summary(summary, step, walltime)
 
 
 def _finalize(logger, status: str) -> None:
