@@ -451,21 +451,17 @@ def test_jobs_that_cannot_stack_are_named_and_run_alone():
     assert [len(g) for g in split(list(range(10)), 4)] == [4, 3, 3]  # hydra.launcher.max_members=4
 
 
-def test_sigterm_then_resume_continues_a_member_as_its_single_run(tmp_path):
-    """SIGTERM: every member is `interrupted` with its last.ckpt; `resume=` continues one as a single run, which
-    ends with the metrics of that job's uninterrupted single run (measured: equal to the last digit, on CPU)."""
+def test_sigterm_then_the_sweep_resumed_equals_the_uninterrupted_sweep(tmp_path, run_in_process):
+    """SIGTERM mid-group: every member is `interrupted` with its last.ckpt. `resume=` continues one (job 1) as a
+    single run; the same sweep command with `hydra.launcher.resume=true` keeps it and continues the two others
+    as a group from their checkpoints. Jobs 0 and 2 end exactly as in the uninterrupted sweep (metrics.json,
+    checkpoints), job 1 as its single run would (1e-4, as stacked and single runs agree)."""
     job = ["experiment=iris_optimizers", "model.dropout=0.3", *QUICK]  # dropout: its masks continue exactly
     sweep_dir = tmp_path / "sweep"
-    args = [
-        *job,
-        "optimizer=sgd,adam",
-        "trainer.max_epochs=100000",
-        *NO_REPORT,
-        "hydra/launcher=stacked",
-        f"hydra.sweep.dir={sweep_dir}",
-    ]
+    # Long enough for the signal, sent as training starts, to land mid-training.
+    args = [*job, "optimizer=sgd,adam,rmsprop", "trainer.max_epochs=40", *NO_REPORT, "hydra/launcher=stacked"]
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), "-m", *args],
+        [sys.executable, str(ROOT / "train.py"), "-m", *args, f"hydra.sweep.dir={sweep_dir}"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -475,29 +471,48 @@ def test_sigterm_then_resume_continues_a_member_as_its_single_run(tmp_path):
     deadline = time.monotonic() + 240
     while not (log.exists() and "training jobs" in log.read_text()):
         assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-2000:]
-        time.sleep(0.5)
-    time.sleep(1)
+        time.sleep(0.1)
+    time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 143
-    for member in ("0", "1"):
+    for member in ("0", "1", "2"):
         metrics = read_metrics(sweep_dir / member)
         assert metrics["status"] == "interrupted" and metrics["step"] > 0
         assert metrics["resume"] == f"python train.py resume={sweep_dir / member}"
         last = torch.load(sweep_dir / member / "checkpoints" / "last.ckpt", weights_only=False)
         assert last["global_step"] == metrics["step"] and "network.net.1.weight" in last["state_dict"]
 
-    epochs = read_metrics(sweep_dir / "1")["epoch"] + 3  # the rest of the interrupted epoch, and two more
-    resumed = run_train(f"resume={sweep_dir / '1'}", f"trainer.max_epochs={epochs}")
+    resumed = run_in_process(f"resume={sweep_dir / '1'}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    straight = run_train(
-        *job, "optimizer=adam", f"trainer.max_epochs={epochs}", f"hydra.run.dir={tmp_path / 'straight'}"
-    )
-    assert straight.returncode == 0, straight.stderr[-2000:]
-    final, expected = read_metrics(sweep_dir / "1"), read_metrics(tmp_path / "straight")
-    assert final["status"] == "completed" and final["epochs"] == expected["epochs"] == epochs
-    for key in [k for k in expected if k.startswith(("train/", "val/", "test/", "params/", "lr-"))]:
-        assert final[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-7), key
     assert len(json.loads((sweep_dir / "1" / "run.json").read_text())["resumed"]) == 1
+    again = run_in_process("-m", *args, f"hydra.sweep.dir={sweep_dir}", "hydra.launcher.resume=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "1 jobs finished before, 2 continue from their last.ckpt" in again.stdout + again.stderr
+    assert "group 1 (2 members): jobs #0, #2 (continued from their last.ckpt)" in again.stdout + again.stderr
+    straight = run_in_process("-m", *args, f"hydra.sweep.dir={tmp_path / 'straight'}")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    for member in ("0", "1", "2"):
+        final, expected = read_metrics(sweep_dir / member), read_metrics(tmp_path / "straight" / member)
+        assert final["status"] == "completed" and final["epochs"] == expected["epochs"] == 40
+        assert set(final) == set(expected)
+        for key in [k for k in expected if k.startswith(("train/", "val/", "test/", "params/", "lr-"))]:
+            if member == "1":
+                assert final[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-7), key
+            else:
+                assert final[key] == expected[key], (member, key)
+        if member != "1":
+            files = sorted(p.name for p in (tmp_path / "straight" / member / "checkpoints").iterdir())
+            assert sorted(p.name for p in (sweep_dir / member / "checkpoints").iterdir()) == files
+            for name in files:
+                assert_same_tree(
+                    torch.load(sweep_dir / member / "checkpoints" / name, weights_only=False),
+                    torch.load(tmp_path / "straight" / member / "checkpoints" / name, weights_only=False),
+                    str(sweep_dir),
+                    str(tmp_path / "straight"),
+                    where=f"{member}/{name}",
+                )
+            assert len(json.loads((sweep_dir / member / "run.json").read_text())["resumed"]) == 1
 
 
 def test_sigkill_after_a_write_interval_leaves_whole_checkpoints_that_resume(tmp_path, run_in_process):
