@@ -4,6 +4,7 @@ hand-written PyTorch scripts of the same studies.
     python scripts/bench_stacked.py                               # optimizers and weight_decay, 3 rounds
     python scripts/bench_stacked.py --studies fashion --rounds 1 --json stacked.json
     python scripts/bench_stacked.py --scale --threads 1 --clock cpu --json scale.json   # the 200-job Iris grid
+    python scripts/bench_stacked.py --workers 2 --threads 1 --json workers.json   # 2 groups: 2 processes or 1
 
 Studies: `optimizers` (`python train.py -m sweep=optimizers`, 18 jobs; yardstick
 scripts/handwritten_optimizers.py), `weight_decay` (`sweep=weight_decay`, 18 jobs;
@@ -19,6 +20,11 @@ litlab/stacked/phases.py, and the log's timestamps), against scripts/handwritten
 as one batched PyTorch program) and against the basic launcher on a sample of 10 of the jobs, scaled to the
 whole grid by the number of jobs. `--lrs`, `--seeds` and the overrides (`trainer.max_epochs=2`) shrink it.
 `front_ms_per_job` is the CPU time of composing and making folders, less Hydra's compositions, per job.
+
+Workers mode (`--workers N`): the Iris grid (`--lrs`, `--seeds`, 200 epochs) in N groups (`max_members` set so),
+trained by `hydra.launcher.workers=N` (N local processes at once, each with its share of the cores) against
+`workers=1` (the groups one after another in the launcher's process); wall time of the whole process. With
+`--threads 1` each group has one core either way.
 
 Two clocks: `--clock wall` (default) times each process from start to exit; `--clock cpu` adds up the CPU
 time the process used (user + system, from `os.wait4`), which moves much less when other work shares the
@@ -199,6 +205,50 @@ def scale(args, env: dict) -> dict:
     return results
 
 
+def workers(args, env: dict) -> dict:
+    """`hydra.launcher.workers=N` against the same groups trained one after another in one process (wall)."""
+    lrs, n = args.lrs.split(","), args.workers
+    jobs = len(lrs) * args.seeds
+    grid = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "experiment=iris_optimizers",
+        f"optimizer.lr={','.join(lrs)}",
+        f"seed=range({args.seeds})",
+        "hydra/launcher=stacked",
+        f"hydra.launcher.max_members={-(-jobs // n)}",  # N groups
+        *args.overrides,
+    ]
+    runs: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_ in range(args.rounds):
+            for count in (1, n):
+                name = f"workers={count}"
+                command = [*grid, f"hydra.launcher.workers={count}", f"hydra.sweep.dir={folder}/{round_}/{count}"]
+                runs.setdefault(name, []).append(measure(command, env))
+                run = runs[name][-1]
+                print(
+                    f"{name} round {round_}: {run['wall_s']:.1f} s wall, load {os.getloadavg()[0]:.1f}", file=sys.stderr
+                )
+    figures = {
+        name: {"median_wall_s": statistics.median(r["wall_s"] for r in rs), "runs": rs} for name, rs in runs.items()
+    }
+    results = {
+        "machine": {"cpus": os.cpu_count(), "threads": args.threads, "load_average_at_end": os.getloadavg()},
+        "jobs": jobs,
+        "groups": n,
+        "overrides": args.overrides,
+        **figures,
+        "speedup": figures["workers=1"]["median_wall_s"] / figures[f"workers={n}"]["median_wall_s"],
+    }
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return results
+
+
 def commands(study: str, extra: list[str], folder: Path) -> dict[str, list[str]]:
     overrides, script = STUDIES[study]
     train = [sys.executable, "train.py", "-m", *overrides, *extra]
@@ -236,11 +286,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scale", action="store_true", help="the 200-job Iris grid instead of the studies")
     parser.add_argument("--lrs", default=",".join(map(str, GRID_LRS)), help="scale mode: the learning rates")
     parser.add_argument("--seeds", type=int, default=20, help="scale mode: seeds 0 .. N-1 for each learning rate")
+    parser.add_argument("--workers", type=int, default=0, help="workers mode: N groups on N processes against 1")
     parser.add_argument("--basic-sample", type=int, default=10, help="scale mode: about this many jobs run basic")
     args = parser.parse_args(argv)
     env = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}
     if args.scale:
         return scale(args, env)
+    if args.workers:
+        return workers(args, env)
     results = {
         "machine": {
             "python": platform.python_version(),

@@ -235,7 +235,7 @@ def _compose_and_check(argv: list[str]) -> None:
     from conftest import CONF
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.utils import get_class
+    from hydra.utils import get_class, instantiate
 
     from litlab.config.checks import check_config
 
@@ -254,7 +254,8 @@ def _compose_and_check(argv: list[str]) -> None:
         cfg = compose("train", overrides=first, return_hydra_config=True)
     GlobalHydra.instance().clear()
     check_config(cfg)
-    get_class(cfg.hydra.launcher._target_)
+    if hasattr(get_class(cfg.hydra.launcher._target_), "check"):  # hydra/launcher=stacked: its own keys' values
+        instantiate(cfg.hydra.launcher).check()
 
 
 # -- what some commands leave, beyond exit status 0 -------------------------------------------------------

@@ -44,17 +44,18 @@ def instantiate_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
             f"lightning.Trainer refused the settings: {cause} "
             f"({_settings(cfg)}, trainer.precision={cfg.trainer.precision})"
         ) from None
-    if (
-        isinstance(trainer.accelerator, CUDAAccelerator)
-        and "bf16" in str(trainer.precision)
-        and not torch.cuda.is_bf16_supported()
-    ):
-        raise LitlabError(
-            f"trainer.precision={cfg.trainer.precision}: {torch.cuda.get_device_name()} has no "
-            "bfloat16; use trainer.precision=16-mixed"
-        )
+    check_bfloat16(isinstance(trainer.accelerator, CUDAAccelerator), cfg.trainer.precision)
     refuse_script_relaunch_in_sweep(trainer, cfg)
     return trainer
+
+
+def check_bfloat16(cuda: bool, precision) -> None:
+    """A bf16 precision on a CUDA GPU without bfloat16 stops in one line (autocast would not take it)."""
+    if cuda and "bf16" in str(precision) and not torch.cuda.is_bf16_supported():
+        raise LitlabError(
+            f"trainer.precision={precision}: {torch.cuda.get_device_name()} has no bfloat16; "
+            "use trainer.precision=16-mixed"
+        )
 
 
 def check_trainer_arguments(trainer: DictConfig) -> None:

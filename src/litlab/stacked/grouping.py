@@ -37,6 +37,9 @@ CALLBACKS = {
     # Per member (early_stopping.py): the patience rule and the check for a finite metric.
     "lightning.pytorch.callbacks.EarlyStopping": {"monitor", "mode", "patience", "min_delta", "check_finite"},
 }
+# Precisions whose single runs keep 32-bit weights and need no loss scale: the loop runs them through Fabric's
+# precision plugin, as the single run's Trainer does (bf16 is Lightning's old name for bf16-mixed).
+PRECISIONS = (None, 32, "32", "32-true", "bf16", "bf16-mixed")
 # Trainer arguments the stacked loop honours; every other one must keep its default value.
 TRAINER_FREE = {
     "_target_",
@@ -124,8 +127,9 @@ def unstackable(cfg: DictConfig) -> str | None:
         if key in TRAINER_FREE:
             continue
         if key == "precision":
-            if trainer.precision not in (None, 32, "32", "32-true"):
-                return f"trainer.precision={trainer.precision}"
+            reason = _precision(trainer.precision)
+            if reason:
+                return reason
         elif trainer.get(key) != TRAINER_DEFAULTS.get(key, object()):
             return f"trainer.{key}={trainer.get(key)}"
     if trainer.get("min_epochs") and any(
@@ -158,6 +162,18 @@ def unstackable(cfg: DictConfig) -> str | None:
         if extra:
             return f"callbacks.{name}.{extra[0]}"
     return None
+
+
+def _precision(precision) -> str | None:
+    """Why a job of this `trainer.precision` runs alone (None: it stacks, through Fabric's precision plugin)."""
+    if precision in PRECISIONS:
+        return None
+    if str(precision) in ("16", "16-mixed"):
+        return (
+            f"trainer.precision={precision} scales the loss, and one loss scale for all members would skip every "
+            "member's step when one overflows"
+        )
+    return f"trainer.precision={precision} (members stack in 32-true and bf16-mixed)"
 
 
 def split(jobs: list, max_members: int) -> list[list]:

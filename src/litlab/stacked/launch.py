@@ -12,8 +12,12 @@
    value is then filled in, in the order the sweeper gave the jobs.
 
 With `hydra.launcher.resume=true` and the `hydra.sweep.dir` of a sweep that stopped, a job whose folder has a
-finished metrics.json is kept as it is (its value read back), and a job that stopped midway continues from its
-`checkpoints/last.ckpt` as a single run (`resume=` its folder); the others run as above.
+finished metrics.json is kept as it is (its value read back), and jobs that stopped midway continue from their
+`checkpoints/last.ckpt`: those that stack and stopped at the same step as a group again (resume.py), any other
+as a single run (`resume=` its folder); the others run as above.
+
+With `hydra.launcher.workers=N` or `hydra.launcher.cluster=local|slurm` the groups train in processes of
+their own, through submitit (submit.py); the folders are made here first.
 
 The launcher logs how long each phase took (phases.py): scripts/bench_stacked.py reads these lines.
 """
@@ -56,7 +60,7 @@ class _Pending:
 
 
 def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-    parse_max_members(launcher.max_members)  # a bad value stops the sweep before any job runs
+    launcher.check()  # a bad value stops the sweep before any job runs
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
@@ -84,11 +88,10 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     gc.freeze()  # what is loaded by now lives as long as the process: the collector need not scan it again
 
     returns: dict[int, JobReturn] = {}
-    alone, resumed = [], set()
+    alone, resumed = [], {}
     if launcher.resume:
         with phase("resume", len(jobs)):
             returns, resumed = _resume(launcher, jobs)
-        alone = [(job, "resumed from its checkpoints/last.ckpt") for job in jobs if job.idx in resumed]
         log.info(
             "Resuming the sweep: %d jobs finished before, %d continue from their last.ckpt", len(returns), len(resumed)
         )
@@ -96,36 +99,39 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     with phase("group", len(jobs)):
         groups, seen = {}, {}
         for job in jobs:
-            if job.idx in returns or job.idx in resumed:
+            if job.idx in returns:
                 continue
             reason, key = _classify(job, seen)
-            if reason:
+            if job.idx in resumed and (reason or resumed[job.idx] is None):
+                alone.append((job, "resumed from its checkpoints/last.ckpt"))
+            elif reason:
                 alone.append((job, reason))
-            else:
-                groups.setdefault(key, []).append(job)
+            else:  # jobs continuing from their last.ckpt stack with those stopped at the same step
+                groups.setdefault((key, resumed.get(job.idx)), []).append(job)
         chunks = []
-        for members in groups.values():
+        for (_, place), members in groups.items():
             if len(members) == 1:
-                alone.append((members[0], "nothing to stack it with"))
+                why = "resumed from its checkpoints/last.ckpt" if place else "nothing to stack it with"
+                alone.append((members[0], why))
             else:
-                chunks += split(members, _group_size(launcher, members))
+                chunks += [(chunk, place is not None) for chunk in split(members, _group_size(launcher, members))]
     log.info(
         "Launching %d jobs: %d stacked in %d group(s), %d alone",
         len(jobs),
-        sum(map(len, chunks)),
+        sum(len(chunk) for chunk, _ in chunks),
         len(chunks),
         len(alone),
     )
-    for number, chunk in enumerate(chunks, 1):
-        log.info("\tgroup %d (%d members): jobs %s", number, len(chunk), ", ".join(f"#{j.idx}" for j in chunk))
+    for number, (chunk, resume) in enumerate(chunks, 1):
+        continued = " (continued from their last.ckpt)" if resume else ""
+        members = ", ".join(f"#{j.idx}" for j in chunk)
+        log.info("\tgroup %d (%d members): jobs %s%s", number, len(chunk), members, continued)
 
     for job, reason in sorted(alone, key=lambda pair: pair[0].idx):
         log.info("\t#%d : %s (alone: %s)", job.idx, " ".join(filter_overrides(job.overrides)), reason)
         returns[job.idx] = _run(launcher, job, launcher.task_function, resume=job.idx in resumed)
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    for number, chunk in enumerate(chunks, 1):
-        returns.update(_run_group(launcher, chunk, number))
-        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    returns.update(_run_groups(launcher, chunks))
     return [returns[job.idx] for job in jobs]
 
 
@@ -133,7 +139,10 @@ def _group_size(launcher, members: list[Job]) -> int:
     from litlab.stacked.loop import fabric_for
 
     cfg = members[0].cfg
-    return group_size(launcher.max_members, cfg, fabric_for(cfg, precision=False).device, len(members))
+    size = group_size(launcher.max_members, cfg, fabric_for(cfg, precision=False).device, len(members))
+    if parse_max_members(launcher.max_members) is None and launcher.cluster is None and launcher.workers > 1:
+        size = min(size, -(-len(members) // launcher.workers))  # at least a group per worker
+    return size
 
 
 def _classify(job: Job, seen: dict) -> tuple[str | None, str | None]:
@@ -158,11 +167,13 @@ def _classify(job: Job, seen: dict) -> tuple[str | None, str | None]:
     return answer
 
 
-def _resume(launcher, jobs: list[Job]) -> tuple[dict[int, JobReturn], set[int]]:
-    """The returns of the jobs that finished before the sweep stopped, and the jobs that stopped midway."""
+def _resume(launcher, jobs: list[Job]) -> tuple[dict[int, JobReturn], dict[int, tuple | None]]:
+    """The returns of the jobs that finished before the sweep stopped, and the jobs that stopped midway, with
+    where their last.ckpt stands (resume.position; None: it continues as a single run)."""
     from litlab.stacked.job_folders import finished, interrupted, job_folder, kept
+    from litlab.stacked.resume import position
 
-    returns, resumed = {}, set()
+    returns, resumed = {}, {}
     for job in jobs:
         folder = job_folder(launcher.config, job.config, job.idx)
         metrics = finished(folder)
@@ -170,7 +181,7 @@ def _resume(launcher, jobs: list[Job]) -> tuple[dict[int, JobReturn], set[int]]:
             log.info("\t#%d : %s (finished before: %s)", job.idx, " ".join(filter_overrides(job.overrides)), folder)
             returns[job.idx] = kept(job.config, metrics, folder)
         elif interrupted(folder):
-            resumed.add(job.idx)
+            resumed[job.idx] = position(folder)
     return returns, resumed
 
 
@@ -189,9 +200,60 @@ def _run(launcher, job: Job, task, resume: bool = False) -> JobReturn:
     )
 
 
-def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
-    from litlab.stacked.job_folders import bulk_allowed
+def _run_groups(launcher, chunks: list[tuple[list[Job], bool]]) -> dict[int, JobReturn]:
+    """Each group's folders made, then the group trained: here one after another, or through submitit
+    (every group's folders first, then the groups at once)."""
+    from litlab.stacked.submit import Group, elsewhere, submit
     from litlab.stacked.train import train_group
+
+    config = launcher.config
+    returns, prepared = {}, []
+    for number, (chunk, resume) in enumerate(chunks, 1):
+        group_returns, started = _prepare_group(launcher, chunk, number)
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+        # The jobs whose folders are ready and whose config passed the checks: the group's members.
+        pending = {
+            idx: ret
+            for idx, ret in group_returns.items()
+            if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, _Pending)
+        }
+        members = [(idx, ret.return_value.cfg, ret.hydra_cfg) for idx, ret in pending.items()]
+        group = Group(number, members, resume)
+        if elsewhere(launcher):
+            prepared.append((group, group_returns, started))
+            continue
+        _fill(group, train_group(members, group=sorted(pending), resume=resume), group_returns)
+        _job_end(launcher, started, group_returns)
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+        returns.update(group_returns)
+    if prepared:
+        by_number = {group.number: (group_returns, started) for group, group_returns, started in prepared}
+        for share, job in submit(launcher, [group for group, _, _ in prepared]):
+            try:
+                results = job.result()
+            except Exception as error:  # the job's process failed: its members fail, the others go on
+                log.error("submitit job %s failed: %s", job.job_id, error)
+                results = [error] * len(share)
+            for group, values in zip(share, results):
+                group_returns, started = by_number[group.number]
+                _fill(group, values, group_returns)
+                _job_end(launcher, started, group_returns)
+                returns.update(group_returns)
+    return returns
+
+
+def _fill(group, values, returns: dict[int, JobReturn]) -> None:
+    """The members' return values (or the error that ended their group's process) into their JobReturns."""
+    for position, (idx, _, _) in enumerate(group.jobs):
+        if isinstance(values, Exception):
+            returns[idx].status, returns[idx].return_value = JobStatus.FAILED, values
+        else:
+            returns[idx].return_value = values[position]
+
+
+def _prepare_group(launcher, chunk: list[Job], number: int) -> tuple[dict[int, JobReturn], dict[int, DictConfig]]:
+    """The group's job folders; each job's return so far, and the configs of the jobs Hydra callbacks saw start."""
+    from litlab.stacked.job_folders import bulk_allowed
 
     logging.getLogger("lightning").handlers.clear()  # as litlab.run.main does
     for job in chunk:
@@ -205,19 +267,7 @@ def _run_group(launcher, chunk: list[Job], number: int) -> dict[int, JobReturn]:
             returns, started = _make_folders(launcher, chunk)
     # Hydra's on_job_end callbacks have seen the jobs prepared by run_job already, when their folders were made;
     # those of the folders made in one pass (`started`) see them once the group has trained.
-    pending = {
-        idx: ret
-        for idx, ret in returns.items()
-        if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, _Pending)
-    }
-    members = list(pending)
-    values = train_group(
-        [(idx, pending[idx].return_value.cfg, pending[idx].hydra_cfg) for idx in members], group=sorted(pending)
-    )
-    for idx, value in zip(members, values):
-        returns[idx].return_value = value
-    _job_end(launcher, started, returns)
-    return returns
+    return returns, started
 
 
 def _job_end(launcher, configs: dict[int, DictConfig], returns: dict[int, JobReturn]) -> None:

@@ -22,6 +22,7 @@ the number of members (the dropout masks of members with dropout aside: each com
 as in its single run); what does is a member's files.
 """
 
+import itertools
 import logging
 import signal
 import time
@@ -35,6 +36,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from litlab import baseline
 from litlab.callbacks.divergence import Diverged
 from litlab.callbacks.resumable import rng_states, set_rng_states
+from litlab.devices import check_bfloat16
 from litlab.run import load_data, system_for
 from litlab.stacked.bar import GroupProgress
 from litlab.stacked.batches import StackedBatches
@@ -55,11 +57,17 @@ PROGRESS_EVERY_S = 10.0  # seconds between progress lines in the log (without a 
 
 
 class Stopped(Exception):
-    """Ctrl-C or SIGTERM arrived: stop at the end of this step, as Lightning does."""
+    """Ctrl-C, SIGTERM or a cluster's preemption signal arrived: stop at the end of this step, as Lightning does."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
-        self.exit_status = 130 if signum == signal.SIGINT else 143
+        self.signum = signum
+        self.exit_status = 130 if signum == signal.SIGINT else 128 + signum
+
+
+# submitit's signal for a preempted or timed-out job: the group writes its checkpoints first, then submitit's
+# handler (the one the loop found) requeues the job (submit.py).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
 
 def fabric_for(cfg, precision: bool = True) -> L.Fabric:
@@ -67,7 +75,10 @@ def fabric_for(cfg, precision: bool = True) -> L.Fabric:
     several to DDP runs), and the precision plugin of `trainer.precision` (`precision=False`: 32-true, to
     ask only for the device), as a single run's Trainer has them."""
     accelerator = cfg.accelerator.get("accelerator", "auto")
-    return L.Fabric(accelerator=accelerator, devices=1, precision=cfg.trainer.precision if precision else None)
+    fabric = L.Fabric(accelerator=accelerator, devices=1, precision=cfg.trainer.precision if precision else None)
+    if precision:
+        check_bfloat16(fabric.device.type == "cuda", cfg.trainer.precision)  # as the single run's Trainer is checked
+    return fabric
 
 
 def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:
@@ -207,6 +218,7 @@ class StackedLoop:
         self.train_batches = self.batches.count("train", shuffle=True)
         self.val_batches = self.batches.count("val", shuffle=False)
         self.step, self.epoch, self.batch = 0, 0, 0  # steps in all; the epoch in progress; batches done in it
+        self.resume_batch = 0  # batches of the first epoch done before the group was restarted (resume.py)
         self.validated_this_epoch = self.validated_before = False
         self.stop_signal: int | None = None
 
@@ -252,7 +264,7 @@ class StackedLoop:
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self) -> None:
-        previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
         log.info(
             "training jobs %s as one model on %s, with %d optimizer(s) (hydra/launcher=stacked)",
             ", ".join(str(job) for job in sorted(m.job for m in self.members)),
@@ -264,6 +276,13 @@ class StackedLoop:
                 self._fit()
         except Stopped as stop:
             self._interrupted()
+            handler = previous[stop.signum]
+            if stop.signum == signal.SIGUSR2 and callable(handler):  # submitit's: it requeues the job, then exits
+                signal.signal(stop.signum, handler)
+                try:
+                    handler(stop.signum, None)
+                except Exception as error:  # not requeued (timed out too often): the members stay interrupted
+                    log.warning("%s", error)
             raise SystemExit(stop.exit_status) from None
         finally:
             for signum, handler in previous.items():
@@ -303,11 +322,11 @@ class StackedLoop:
 
     def _fit(self) -> None:
         last_note = time.monotonic()
-        for self.epoch in range(self.max_epochs):  # noqa: B020 (an attribute, read by the hooks)
+        for self.epoch in range(self.epoch, self.max_epochs):  # noqa: B020 (an attribute, read by the hooks)
             if not self.running:
                 break
             started = time.monotonic()
-            self.batch, self.validated_this_epoch = 0, False
+            self.batch, self.validated_this_epoch, self.resume_batch = self.resume_batch, False, 0
             for block in self.blocks:
                 block.scheduler_steps_this_epoch = 0
             if self.lr_monitor:
@@ -348,7 +367,8 @@ class StackedLoop:
     def _train_epoch(self) -> dict[str, torch.Tensor]:
         stacked, totals = self.stacked, Totals(self.stacked)
         stacked.network.train()
-        for x, y in self.batches("train", shuffle=True, epoch=self.epoch):
+        skip = self.batch  # done before a restart: the epoch goes on after them
+        for x, y in itertools.islice(self.batches("train", shuffle=True, epoch=self.epoch), skip, None):
             with self.fabric.autocast():  # the precision plugin's context, in which a single run's steps run
                 output = stacked.network(x)
                 losses = stacked.losses(output, y)

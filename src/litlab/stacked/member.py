@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -59,6 +60,7 @@ class Member:
     best_epoch: int = -1  # the validation that checkpoint is of
     logged_upto: int = 0  # epochs whose metrics were sent to its loggers
     lr_names: list[str] = field(default_factory=list)  # LearningRateMonitor's name for each parameter group
+    earlier: np.ndarray | None = None  # continued from a checkpoint: its history rows written before (resume.py)
 
     @property
     def output_dir(self) -> Path:

@@ -51,11 +51,12 @@ class StackedSystem:
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per member, the batch's sums the scores are computed from, each (N,): what the single run's
-        torchmetrics accumulate (MulticlassAccuracy; MeanSquaredError and R2Score)."""
+        torchmetrics accumulate (MulticlassAccuracy; MeanSquaredError and R2Score), in 32 bits as theirs are
+        (a bf16-mixed output too)."""
         if self.task == "regression":
-            y = target.to(output.dtype)
+            output, y = output.float(), target.float()
             return {"sse": (output - y).pow(2).sum(1), "sum_y": y.sum(1), "sum_y2": y.pow(2).sum(1)}
-        return {"correct": (output.argmax(-1) == target).sum(1).to(output.dtype)}
+        return {"correct": (output.argmax(-1) == target).sum(1).float()}
 
     @property
     def score_names(self) -> list[str]:

@@ -4,17 +4,23 @@ import logging
 
 from omegaconf import DictConfig, OmegaConf
 
+from litlab.errors import LitlabError
 from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for
 from litlab.stacked.member import Member
 from litlab.stacked.phases import phase
+from litlab.stacked.resume import restore
 from litlab.stacked.system import StackedSystem
 from litlab.stacked.writer import Writer
 
 log = logging.getLogger("litlab.stacked")
 
 
-def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]) -> list[float | None]:
-    """Train the jobs (number, config, Hydra config) as one model; the value each job returns, in order."""
+def train_group(
+    jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int], resume: bool = False
+) -> list[float | None]:
+    """Train the jobs (number, config, Hydra config) as one model; the value each job returns, in order.
+
+    `resume`: every job continues from its folder's checkpoints/last.ckpt (resume.py)."""
     members = [
         Member(
             job=idx,
@@ -30,7 +36,7 @@ def train_group(jobs: list[tuple[int, DictConfig, DictConfig]], group: list[int]
             provenance = member.open(group, provenance)
             log.addHandler(member.log_file)  # the group's lines go into every member's train.log too
     try:
-        return _train(members)
+        return _train(members, resume)
     finally:
         with phase("close", len(members)):
             for member in members:
@@ -43,8 +49,14 @@ def _stepping(cfg) -> str:
     return OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, ["optimizer", "scheduler", "regularization"]), resolve=True)
 
 
-def _train(members: list[Member]) -> list[float | None]:
-    fabric = fabric_for(members[0].cfg)  # the members share every key Fabric reads (grouping.py)
+def _train(members: list[Member], resume: bool = False) -> list[float | None]:
+    try:
+        fabric = fabric_for(members[0].cfg)  # the members share every key Fabric reads (grouping.py)
+    except LitlabError as error:  # the device lacks the precision: every job fails, as its single run would
+        log.error("%s", error)
+        for member in members:
+            member.fail("failed", error=str(error))
+        return [None] * len(members)
     fabric.launch()
     with phase("build", len(members)):
         built, generators = build(members, fabric)
@@ -59,6 +71,9 @@ def _train(members: list[Member]) -> list[float | None]:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
         loop = StackedLoop(built, stacked, blocks, fabric)
+        if resume:
+            with phase("restore", len(built)):
+                restore(loop)
         # Forked once the members are built: the writer's processes hold them as they are now.
         loop.writer = writer = Writer(built)
         with phase("train", len(built)):

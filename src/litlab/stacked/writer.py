@@ -7,7 +7,7 @@ the members as they were then (their configs, loggers and checkpoint settings) a
 only what changed: new TensorBoard points, checkpoints, metrics.json. A member always goes to the same
 worker, which keeps its TensorBoard event file open, so its points land in one file in order.
 
-Workers ignore Ctrl-C and SIGTERM: the training process decides when to stop, sends the last files, then
+Workers ignore Ctrl-C, SIGTERM and SIGUSR2: the training process decides when to stop, sends the last files, then
 `close()` drains the workers. A worker whose parent died (SIGKILL) writes what it was sent and exits.
 Checkpoints are written atomically (a temporary file renamed), so a kill leaves the previous ones whole.
 
@@ -87,8 +87,9 @@ class Writer:
 
         context = multiprocessing.get_context("fork")
         self.errors = context.Queue()
-        # Started with SIGINT and SIGTERM ignored: the workers inherit that; the parent's handlers come back.
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        # Started with SIGINT, SIGTERM and the preemption signal (SIGUSR2) ignored: the workers inherit that; the
+        # parent's handlers come back.
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)}
         try:
             for _ in range(count):
                 tasks = context.Queue()
@@ -156,7 +157,7 @@ class _Files:
     def _history(self, member, names: list[str], rows: np.ndarray) -> None:
         """Rows appended to history.csv; history.npy rewritten with all of them (what the sweep report reads:
         a thousandth of the time of parsing the CSV)."""
-        so_far = self.rows.get(member.index)
+        so_far = self.rows.get(member.index, member.earlier)
         self.rows[member.index] = rows if so_far is None else np.concatenate([so_far, rows])
         path = member.output_dir / "history.csv"
         new = not path.exists()
