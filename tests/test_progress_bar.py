@@ -56,3 +56,30 @@ def test_a_long_run_keeps_one_validation_task_not_one_per_epoch(make_cfg):
     trainer.fit(system, datamodule=datamodule)
     # The training bar and the sanity check's (hidden) one; Lightning's own bar would hold 12 validation tasks by now.
     assert max(tasks) <= 3 and tasks[-1] == tasks[1], tasks
+
+
+def test_epochs_shorter_than_a_redraw_are_shown_when_a_redraw_is_due_and_the_last_always(make_cfg, monkeypatch):
+    cfg = make_cfg("data=iris", "model=softmax", "trainer.max_epochs=12", "trainer.num_sanity_val_steps=0", quick=False)
+    datamodule, system, trainer = build(cfg)
+    now = {"s": 0.0}
+    monkeypatch.setattr("litlab.callbacks.progress.monotonic", lambda: now["s"])
+
+    class EpochClock(L.Callback):  # each epoch starts 30 ms after the one before
+        def on_train_epoch_start(self, trainer, module):
+            now["s"] = 0.03 * trainer.current_epoch
+
+    trainer.callbacks.insert(0, EpochClock())
+    shown = {"start": [], "validation": []}
+    for hook, key in (("on_train_epoch_start", "start"), ("on_validation_batch_start", "validation")):
+        original = getattr(RichProgressBar, hook)
+
+        def handed(self, trainer, *args, _original=original, _key=key):
+            shown[_key].append(trainer.current_epoch)
+            _original(self, trainer, *args)
+
+        monkeypatch.setattr(RichProgressBar, hook, handed)
+    trainer.fit(system, datamodule=datamodule)
+    # At 10 redraws a second the bar is handed every 4th epoch of 30 ms (its last batch restarts the clock), and
+    # the last; an epoch it is not handed has no validation bar either.
+    assert shown["start"] == [0, 4, 8, 11]
+    assert shown["validation"] == shown["start"]

@@ -42,6 +42,15 @@ class IntervalCheckpoint(ModelCheckpoint):
         self.write_interval, self.write_last = write_interval, save_last
         self._written_at = time.monotonic()
         self._written_step = -1  # the global step of the last written last.ckpt
+        self._state_key: str | None = None
+
+    @property
+    def state_key(self) -> str:
+        # ModelCheckpoint spells its settings out into this key each time it is read, and Lightning reads it at
+        # every hook it calls on the callback (dozens an epoch). The settings are fixed once it is built.
+        if self._state_key is None:
+            self._state_key = super().state_key
+        return self._state_key
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -89,6 +98,9 @@ class IntervalCheckpoint(ModelCheckpoint):
         elif isinstance(io, HeldWrites):
             io.flush()
         self._written_at = time.monotonic()
+        for logger in trainer.loggers:  # scalars held on an interval reach the disk with this epoch's (loggers/)
+            if hasattr(logger, "write_at_next_save"):
+                logger.write_at_next_save()
 
     @contextlib.contextmanager
     def _held(self, trainer: L.Trainer) -> Iterator[None]:

@@ -226,6 +226,8 @@ class LoggerConf:
 @dataclass
 class TensorBoardConf(LoggerConf):
     default_hp_metric: bool = False
+    # seconds between writes of the scalars to the event file (litlab/loggers/tensorboard.py)
+    flush_interval: float = checked(10.0, Range(0))
 
 
 @dataclass

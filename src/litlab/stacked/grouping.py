@@ -14,6 +14,7 @@ STACKABLE = ("seed", "optimizer", "regularization.l1", "regularization.l2", "mod
 
 MODELS = ("litlab.models.mlp.MLP", "litlab.models.softmax.SoftmaxRegression", "litlab.models.linreg.LinearRegression")
 LOGGERS = (
+    "litlab.loggers.tensorboard.TensorBoardLogger",
     "lightning.pytorch.loggers.TensorBoardLogger",
     "lightning.pytorch.loggers.tensorboard.TensorBoardLogger",
     "lightning.pytorch.loggers.CSVLogger",
