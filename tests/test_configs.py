@@ -54,9 +54,3 @@ def test_trainer_takes_any_lightning_argument(make_cfg):
     from_groups = {"self", "accelerator", "devices", "strategy", "num_nodes", "logger", "callbacks"}
     expected = set(inspect.signature(L.Trainer.__init__).parameters) - from_groups
     assert expected <= set(cfg.trainer), f"missing in conf/train.yaml trainer: {expected - set(cfg.trainer)}"
-
-
-def test_no_option_sets_the_run_mode():
-    # litlab.cli takes the run mode from the command line (-m, hydra.mode=...) without composing the config for it.
-    for path in CONF.rglob("*.yaml"):
-        assert OmegaConf.select(OmegaConf.load(path), "hydra.mode") is None, path

@@ -108,23 +108,3 @@ def test_a_trainer_argument_that_does_not_exist_gets_a_suggestion(tmp_path, run_
         "error: trainer.max_epoch is not an argument of lightning.Trainer; did you mean trainer.max_epochs?"
     ]
     assert "Error executing job" not in result.stdout + result.stderr
-
-
-def test_a_run_composes_its_config_once_unless_the_command_line_sets_hydra_mode(tmp_path, run_in_process, monkeypatch):
-    from hydra._internal.hydra import Hydra
-    from hydra.types import RunMode
-
-    modes, compose = [], Hydra.compose_config
-
-    def counted(self, *args, **kwargs):
-        modes.append(kwargs.get("run_mode"))
-        return compose(self, *args, **kwargs)
-
-    monkeypatch.setattr(Hydra, "compose_config", counted)
-    assert run_in_process("data=iris", "optimizer.lr=-0.1", f"hydra.run.dir={tmp_path}").returncode == 2
-    assert modes == [RunMode.RUN]  # Hydra alone composes it twice: once more, only to read hydra.mode
-    modes.clear()
-    assert (
-        run_in_process("data=iris", "optimizer.lr=-0.1", "hydra.mode=RUN", f"hydra.run.dir={tmp_path}").returncode == 2
-    )
-    assert modes == [RunMode.MULTIRUN, RunMode.RUN]  # a mode typed on the command line is read as Hydra reads it

@@ -25,7 +25,6 @@ from typing import Any
 
 import hydra
 from hydra._internal import utils as hydra_internals  # hydra-core 1.3: where errors are reported
-from hydra._internal.hydra import Hydra  # hydra-core 1.3: where the run mode is read
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
@@ -47,33 +46,16 @@ def entry_point(config_name: str) -> Callable[[Callable], Callable[[], Any]]:
             register_schemas()
             with bad_input_exits():
                 sys.argv[1:] = resume_arguments(sys.argv[1:])
-            report, get_mode = hydra_internals.run_and_report, Hydra.get_mode
+            report = hydra_internals.run_and_report
             hydra_internals.run_and_report = lambda func: report(functools.partial(_in_one_line, func))
-            Hydra.get_mode = _mode_from_command_line(get_mode)
             try:
                 return hydra_main()
             finally:
-                hydra_internals.run_and_report, Hydra.get_mode = report, get_mode
+                hydra_internals.run_and_report = report
 
         return main
 
     return decorator
-
-
-def _mode_from_command_line(get_mode: Callable) -> Callable:
-    """Hydra's `get_mode`, asked only when the command line sets `hydra.mode`.
-
-    Before a run Hydra composes the whole config once just to read `hydra.mode`, then composes it again for
-    the run itself: a fifth of a small run's start-up. No file in conf/ sets `hydra.mode` (tested), so the
-    mode is the command line's: `-m` runs a sweep, `hydra.mode=MULTIRUN` too, and anything else a single run.
-    """
-
-    def mode(hydra: Hydra, config_name: str | None, overrides: list[str]) -> Any:
-        if any(_key(override) == "hydra.mode" for override in overrides):
-            return get_mode(hydra, config_name, overrides)
-        return None  # Hydra then runs a sweep for -m and a single run without it, as it does for mode None
-
-    return mode
 
 
 @contextlib.contextmanager
