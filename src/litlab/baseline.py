@@ -68,8 +68,13 @@ def fitted_outputs(splits: dict, task: str, num_outputs: int) -> dict[str, torch
     if key in _fits:
         _fits[key] = _fits.pop(key)  # the most recently used goes last
     else:
+        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
         started = time.process_time()
-        model = _fit(*_arrays(splits["train"]), task)
+        # One BLAS thread: on these small problems more threads gain little, and on a busy machine OpenBLAS's
+        # spinning threads took digits' fit from 1 s to 38 s of CPU.
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = _fit(*_arrays(splits["train"]), task)
         if model is None:
             return None
         _fits[key] = {split: _outputs(model, splits[split][0], task, num_outputs) for split in ("val", "test")}
