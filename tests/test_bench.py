@@ -64,32 +64,6 @@ def test_trainer_overhead_measures_three_paths_and_the_ceiling_of_a_bench_run(tm
     assert ceiling["ratio_vs_loop_at_most"] == pytest.approx(2560 / (2000 + result["overhead_us"]["trainer_automatic"]))
 
 
-def test_small_run_mode_measures_epochs_and_whole_processes_against_hand_written_scripts(tmp_path, capsys):
-    out = tmp_path / "small.json"
-    result = load_bench().main(
-        ["--small-run", "--max-epochs", "8", "--repeats", "1", "--threads", "1", "--breakdown", "--json", str(out)]
-    )
-    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
-    # 8 epochs, the first 5 left out: 3 timed epochs of litlab and of the bare Trainer, and 3 of the loop
-    # (1 before them, 2 after them)
-    each = result["each_epoch_ms"]
-    assert len(each["litlab"]) == len(each["bare"]) == len(each["loop"]) == 3
-    assert all(v > 0 for values in each.values() for v in values)
-    ms = result["epoch_ms"]
-    assert result["framework_ms_per_epoch"] == ms["litlab"] - ms["bare"]
-    assert result["lightning_ms_per_epoch"] == ms["bare"] - ms["loop"]
-    assert list(result["breakdown_ms"])[0] == "the defaults" and len(result["breakdown_ms"]) == 4
-    for name in ("polynomial_overfit", "iris_optimizers"):
-        run = result["processes"][name]
-        assert run["ratio"] == run["litlab_s"] / run["handwritten_s"] and run["litlab_s"] > 0
-        assert run["ratio_bare"] == run["litlab_s"] / run["bare_s"] and run["bare_s"] > 0
-    assert 0 < result["first_step_s"] < result["processes"]["iris_optimizers"]["litlab_s"]
-    printed = capsys.readouterr().out
-    assert (
-        "framework ms per epoch" in printed and "experiment=polynomial_overfit" in printed and "bare Trainer" in printed
-    )
-
-
 @pytest.mark.parametrize("script", ["handwritten_iris_optimizers", "handwritten_polynomial_overfit"])
 def test_hand_written_scripts_train_what_the_experiment_trains(script, tmp_path):
     """The reference scripts are the same runs: Iris reaches the experiment's accuracy, d2l's weights come back."""

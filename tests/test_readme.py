@@ -22,11 +22,12 @@ How each one runs:
 - `make setup` and `make lint` as written; `make test` with `PYTEST_ARGS=--collect-only` (it is the suite
   that runs this test);
 - the commands CHECKS names are checked further, for what the docs say they do (the ddp_spawn and
-  submitit_local sweeps: no other test runs them again);
+  submitit_local sweeps, bench.py --small-run: no other test runs them again);
 - commands the docs mark `# needs a GPU`, `# needs GPUs` or `# needs Slurm` are composed and their values
   checked, not run, and say so in the test id.
 """
 
+import json
 import os
 import re
 import shlex
@@ -175,7 +176,7 @@ def test_readme_command(command: Command, clone: Path, run_in_process):
         assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
     for pattern, check in CHECKS:
         if re.search(pattern, command.text.split("#")[0]):
-            check(argv, result, _run_folders(clone) - before)
+            check(argv, result, _run_folders(clone) - before, clone)
 
 
 def _shortening(command: Command) -> list[str]:
@@ -276,13 +277,13 @@ def _sweep_jobs(argv: list[str], new: set[Path], key: str) -> tuple[Path, list[s
     return sweep, values
 
 
-def _ddp_spawn_sweep(argv: list[str], result, new: set[Path]) -> None:
+def _ddp_spawn_sweep(argv: list[str], result, new: set[Path], clone: Path) -> None:
     """DDP inside a multirun: one job folder per job, the sweep started once (`ddp` would start it again)."""
     _, values = _sweep_jobs(argv, new, "optimizer.lr")
     assert result.stdout.count(f"Launching {len(values)} jobs locally") == 1, result.stdout[-2000:]
 
 
-def _submitit_local_sweep(argv: list[str], result, new: set[Path]) -> None:
+def _submitit_local_sweep(argv: list[str], result, new: set[Path], clone: Path) -> None:
     """Each job in a process of its own: job folders, train.log and the sweep report as in a basic multirun."""
     sweep, values = _sweep_jobs(argv, new, "optimizer.lr")
     assert (sweep / ".submitit").is_dir()
@@ -293,4 +294,30 @@ def _submitit_local_sweep(argv: list[str], result, new: set[Path]) -> None:
         assert (sweep / str(job) / "train.log").exists()
 
 
-CHECKS = [(r"accelerator=ddp_spawn", _ddp_spawn_sweep), (r"hydra/launcher=submitit_local", _submitit_local_sweep)]
+def _small_run_bench(argv: list[str], result, new: set[Path], clone: Path) -> None:
+    """What bench.py --small-run measures, as its JSON and its printout hold it (SHORTER: 8 epochs, one round)."""
+    record = json.loads((clone / argv[argv.index("--json") + 1]).read_text())
+    # 8 epochs, the first 5 left out: 3 timed epochs of litlab and of the bare Trainer, and 3 of the loop
+    # (1 before them, 2 after them)
+    each = record["each_epoch_ms"]
+    assert len(each["litlab"]) == len(each["bare"]) == len(each["loop"]) == 3
+    assert all(v > 0 for values in each.values() for v in values)
+    ms = record["epoch_ms"]
+    assert record["framework_ms_per_epoch"] == ms["litlab"] - ms["bare"]
+    assert record["lightning_ms_per_epoch"] == ms["bare"] - ms["loop"]
+    assert list(record["breakdown_ms"])[0] == "the defaults" and len(record["breakdown_ms"]) == 4  # --breakdown
+    for name in ("polynomial_overfit", "iris_optimizers"):
+        run = record["processes"][name]
+        assert run["ratio"] == run["litlab_s"] / run["handwritten_s"] and run["litlab_s"] > 0
+        assert run["ratio_bare"] == run["litlab_s"] / run["bare_s"] and run["bare_s"] > 0
+    assert 0 < record["first_step_s"] < record["processes"]["iris_optimizers"]["litlab_s"]
+    printed = result.stdout
+    assert "framework ms per epoch" in printed and "experiment=polynomial_overfit" in printed, printed[-2000:]
+    assert "bare Trainer" in printed
+
+
+CHECKS = [
+    (r"accelerator=ddp_spawn", _ddp_spawn_sweep),
+    (r"hydra/launcher=submitit_local", _submitit_local_sweep),
+    (r"scripts/bench\.py --small-run", _small_run_bench),
+]
