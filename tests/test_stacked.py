@@ -157,6 +157,15 @@ def test_weight_decay_study_equals_the_basic_launchers_runs(tmp_path):
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 4)
 
 
+def through_both_launchers(grid: list[str], tmp_path, run_in_process) -> str:
+    """The sweep `grid` run by the basic launcher into tmp_path/basic and the stacked one into tmp_path/stacked;
+    what the stacked sweep printed."""
+    for launcher in ("basic", "stacked"):
+        result = run_in_process("-m", *grid, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
 def test_gradient_clipping_per_member_equals_the_basic_launchers_runs(tmp_path, run_in_process):
     """trainer.gradient_clip_val by norm and by value: each member clipped on its own rows, as its single run."""
     grid = [
@@ -170,10 +179,7 @@ def test_gradient_clipping_per_member_equals_the_basic_launchers_runs(tmp_path, 
         *QUICK,
         *NO_REPORT,
     ]
-    for launcher in ("basic", "stacked"):
-        result = run_in_process("-m", *grid, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher}")
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert "8 stacked in 2 group(s), 0 alone" in result.stdout + result.stderr
+    assert "8 stacked in 2 group(s), 0 alone" in through_both_launchers(grid, tmp_path, run_in_process)
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 8)
 
 
@@ -192,10 +198,7 @@ def test_bf16_mixed_members_are_within_a_tolerance_of_their_single_runs(tmp_path
         *QUICK,
         *NO_REPORT,
     ]
-    for launcher in ("basic", "stacked"):
-        result = run_in_process("-m", *grid, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher}")
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 stacked in 1 group(s), 0 alone" in result.stdout + result.stderr
+    assert "2 stacked in 1 group(s), 0 alone" in through_both_launchers(grid, tmp_path, run_in_process)
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 2, rel=1e-5)
 
 
@@ -213,17 +216,15 @@ def test_early_stopping_per_member_equals_the_basic_launchers_runs(tmp_path, run
         *QUICK,
         *NO_REPORT,
     ]
-    for launcher in ("basic", "stacked"):
-        result = run_in_process("-m", *grid, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / launcher}")
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert "6 stacked in 1 group(s), 0 alone" in result.stdout + result.stderr
+    printed = through_both_launchers(grid, tmp_path, run_in_process)
+    assert "6 stacked in 1 group(s), 0 alone" in printed
     assert_same_metrics(tmp_path / "basic", tmp_path / "stacked", 6)
     records = [read_metrics(tmp_path / "stacked" / str(job)) for job in range(6)]
     assert len({r["epochs"] for r in records}) >= 3  # members stop at different epochs, some not at all
     assert any("stopped_early" not in r for r in records)
     for record in (r for r in records if "stopped_early" in r):
         assert record["epochs"] < 8 and record["stopped_early"]["reason"] == "patience_exhausted"
-        assert f"({stop_reason(record)})" in result.stdout + result.stderr  # the member's summary line
+        assert f"({stop_reason(record)})" in printed  # the member's summary line
 
     # Without checkpoints a member is tested on its weights as they were when it stopped: its rows stayed so.
     plain = [*grid[:1], "optimizer=sgd,adam,momentum", "seed=1", *grid[3:]]
