@@ -82,6 +82,15 @@ PHASE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*? phase ([\w ]+
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 
 
+def emit(results: dict, json_path: Path | None) -> dict:
+    """The results printed as JSON, and written to `json_path` when given."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    if json_path:
+        json_path.write_text(text + "\n")
+    return results
+
+
 def _stamp(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
@@ -198,11 +207,7 @@ def scale(args, env: dict) -> dict:
     grid["ratio_vs_handwritten"] = stacked["median_s"] / grid["handwritten"]["median_s"]
     grid["speedup_over_basic"] = basic["scaled_to_grid_s"] / stacked["median_s"]
     results["machine"]["load_average_at_end"] = os.getloadavg()
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return results
+    return emit(results, args.json)
 
 
 def workers(args, env: dict) -> dict:
@@ -242,11 +247,7 @@ def workers(args, env: dict) -> dict:
         **figures,
         "speedup": figures["workers=1"]["median_wall_s"] / figures[f"workers={n}"]["median_wall_s"],
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return results
+    return emit(results, args.json)
 
 
 def commands(study: str, extra: list[str], folder: Path) -> dict[str, list[str]]:
@@ -334,11 +335,7 @@ def main(argv: list[str] | None = None) -> dict:
             figures["slowdown_vs_handwritten"] = stacked / figures["handwritten"]["median_s"]
         results["studies"][study] = figures
     results["machine"]["load_average_at_end"] = os.getloadavg()
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return results
+    return emit(results, args.json)
 
 
 if __name__ == "__main__":

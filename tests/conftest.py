@@ -65,6 +65,8 @@ QUICK = [
     "trainer.num_sanity_val_steps=0",
     "callbacks.progress_bar=null",
 ]
+# A sweep of 4 Iris jobs (2 learning rates x 2 seeds) that the stacked launcher trains as one group.
+IRIS_GRID = ["experiment=iris_optimizers", "optimizer.lr=0.1,0.5", "seed=0,1", *QUICK]
 
 
 needs_fashion = pytest.mark.skipif(

@@ -7,9 +7,9 @@ import time
 
 import psutil
 import pytest
-from conftest import QUICK, read_metrics
+from conftest import IRIS_GRID, read_metrics
 
-SWEEP = ["experiment=iris_optimizers", "optimizer.lr=0.1,0.5", "seed=0,1", *QUICK, "~hydra.callbacks.sweep_report"]
+SWEEP = [*IRIS_GRID, "~hydra.callbacks.sweep_report"]
 
 
 def sweep(run_in_process, folder, *args):

@@ -9,7 +9,7 @@ import copy
 import os
 
 import pytest
-from conftest import CONF, QUICK, ROOT, read_metrics
+from conftest import CONF, IRIS_GRID, QUICK, ROOT, read_metrics
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -173,11 +173,8 @@ def test_hydra_job_callbacks_see_every_stacked_job_start_and_end_with_its_value(
     JobProbe.seen.clear()
     result = run_in_process(
         "-m",
-        "experiment=iris_optimizers",
-        "optimizer.lr=0.1,0.5",
-        "seed=0,1",
+        *IRIS_GRID,
         "trainer.max_epochs=1",
-        *QUICK,
         "hydra/launcher=stacked",
         f"hydra.sweep.dir={tmp_path}",
         "~hydra.callbacks.sweep_report",

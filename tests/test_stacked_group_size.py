@@ -4,7 +4,7 @@ import logging
 
 import pytest
 import torch
-from conftest import QUICK
+from conftest import IRIS_GRID
 
 from litlab.errors import LitlabError
 from litlab.stacked import group_size as sizing
@@ -53,11 +53,8 @@ def test_a_sweep_splits_its_jobs_into_the_groups_that_fit(run_in_process, monkey
     monkeypatch.setattr(sizing, "footprint", lambda cfg, device: measured.append((cfg, device)) or real(cfg, device))
     result = run_in_process(
         "-m",
-        "experiment=iris_optimizers",
-        "optimizer.lr=0.1,0.5",
-        "seed=0,1",
+        *IRIS_GRID,
         "trainer.max_epochs=1",
-        *QUICK,
         "hydra/launcher=stacked",
         f"hydra.sweep.dir={tmp_path}",
         "~hydra.callbacks.sweep_report",

@@ -4,9 +4,9 @@ import json
 import shutil
 
 import pytest
-from conftest import QUICK, read_metrics
+from conftest import IRIS_GRID, read_metrics
 
-SWEEP = ["experiment=iris_optimizers", "optimizer.lr=0.1,0.5", "seed=0,1", "trainer.max_epochs=3", *QUICK]
+SWEEP = [*IRIS_GRID, "trainer.max_epochs=3"]
 
 
 def test_a_resumed_sweep_keeps_finished_jobs_and_completes_the_others(run_in_process, tmp_path):

@@ -22,6 +22,13 @@ def number(value) -> float:
     return value.item() if isinstance(value, torch.Tensor) else float(value)
 
 
+def optimized_value(cfg: DictConfig, metrics: dict) -> float | None:
+    """The value of the metric `optimized_metric` names, which a job returns to its sweeper; None without one."""
+    metric = cfg.get("optimized_metric")
+    value = metrics.get(metric) if metric else None
+    return None if value is None else float(value)
+
+
 def write_metrics(cfg: DictConfig, record: dict) -> None:
     """`record` as the run folder's metrics.json (`cfg.paths.output_dir`), replacing what was there."""
     path = Path(cfg.paths.output_dir) / "metrics.json"

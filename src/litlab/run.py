@@ -29,7 +29,7 @@ from litlab.config.checks import check_run
 from litlab.devices import check_trainer_arguments, instantiate_trainer, keep_log_file_on_rank_zero
 from litlab.errors import LitlabError
 from litlab.provenance import resumed_overrides, write_run_info
-from litlab.record import TRAIN_LOG, log_hparams, number, print_summary, write_metrics
+from litlab.record import TRAIN_LOG, log_hparams, number, optimized_value, print_summary, write_metrics
 from litlab.systems import SYSTEMS
 
 log = logging.getLogger("litlab")
@@ -144,8 +144,7 @@ def fit(cfg: DictConfig) -> Outcome:
         write_metrics(cfg, record)
         log_hparams(trainer.loggers, cfg, metrics)
         print_summary(cfg, record)
-    value = metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
-    return Outcome(value, record, trainer, system)
+    return Outcome(optimized_value(cfg, metrics), record, trainer, system)
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:

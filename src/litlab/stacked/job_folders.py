@@ -133,14 +133,14 @@ def interrupted(folder: Path) -> bool:
 
 def kept(job: JobConfig, metrics: dict, folder: Path) -> JobReturn:
     """The return of a job that finished before the sweep was interrupted: its folder is left as it is."""
+    from litlab.record import optimized_value  # torch: not imported before the groups train
+
     cfg = job.task if job.derived else job.full
-    metric = cfg.get("optimized_metric")
-    value = metrics.get(metric) if metric else None
     return JobReturn(
         overrides=[o.input_line for o in job.task_overrides] if job.derived else list(job.full.hydra.overrides.task),
         cfg=cfg,
         working_dir=os.getcwd(),
         task_name=JobRuntime.instance().get("name"),
         status=JobStatus.COMPLETED,
-        _return_value=float(value) if value is not None else None,
+        _return_value=optimized_value(cfg, metrics),
     )

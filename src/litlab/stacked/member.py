@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from litlab.record import print_summary, write_metrics
+from litlab.record import optimized_value, print_summary, write_metrics
 from litlab.stacked.optimizers import Block
 from litlab.stacked.snapshot import HostState, Moment
 
@@ -184,7 +184,7 @@ class Member:
             "best_checkpoint": self.best_path,
             **dict(sorted(metrics.items())),
         }
-        value = metrics.get(self.cfg.optimized_metric) if self.cfg.get("optimized_metric") else None
+        value = optimized_value(self.cfg, metrics)
         print_summary(self.cfg, record, console_log=self.log, brief=True)  # the line a multirun's job prints
         return record, (value if value is None or math.isfinite(value) else None)
 

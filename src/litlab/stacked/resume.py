@@ -30,9 +30,7 @@ def position(folder: Path) -> tuple[int, int, int] | None:
     if not path.is_file():
         return None
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        loader = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
-        return int(loader["epoch"]), int(loader["served"]), int(checkpoint["global_step"])
+        return _place(torch.load(path, map_location="cpu", weights_only=False, mmap=True))
     except Exception:  # not a checkpoint this loop can place: the job resumes as a single run
         return None
 

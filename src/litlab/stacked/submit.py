@@ -21,6 +21,7 @@ from pathlib import Path
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
+from litlab.record import optimized_value
 from litlab.stacked.member import LOG_FORMAT
 
 log = logging.getLogger("litlab.stacked")
@@ -69,7 +70,7 @@ class GroupJob(submitit.helpers.Checkpointable):
                 if metrics is None:
                     jobs.append((idx, cfg, hydra_cfg))
                 else:
-                    values[idx] = _value(cfg, metrics)
+                    values[idx] = optimized_value(cfg, metrics)
             resume = any((Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file() for _, cfg, _ in jobs)
         if jobs:
             log.info("group %d: training jobs %s%s", group.number, numbers, " (continued)" if resume else "")
@@ -80,12 +81,6 @@ class GroupJob(submitit.helpers.Checkpointable):
         """Called by submitit on SIGUSR2, once the loop has written its members' checkpoints: this job again."""
         self.requeued = True
         return submitit.helpers.DelayedSubmission(self)
-
-
-def _value(cfg: DictConfig, metrics: dict) -> float | None:
-    metric = cfg.get("optimized_metric")
-    value = metrics.get(metric) if metric else None
-    return float(value) if value is not None else None
 
 
 def check(launcher) -> None:
