@@ -18,7 +18,7 @@ import torch
 from conftest import QUICK, ROOT, compose_config, read_metrics, run_train
 from omegaconf import OmegaConf
 
-from litlab.record import stop_reason
+from litlab.record import headline, stop_reason
 
 NO_REPORT = ["~hydra.callbacks.sweep_report"]
 
@@ -225,6 +225,8 @@ def test_early_stopping_per_member_equals_the_basic_launchers_runs(tmp_path, run
     for record in (r for r in records if "stopped_early" in r):
         assert record["epochs"] < 8 and record["stopped_early"]["reason"] == "patience_exhausted"
         assert f"({stop_reason(record)})" in printed  # the member's summary line
+    for job, record in enumerate(records):  # each member's line names its job: they end in no set order
+        assert f"#{job} : {headline(record)}" in printed
 
     # Without checkpoints a member is tested on its weights as they were when it stopped: its rows stayed so.
     plain = [*grid[:1], "optimizer=sgd,adam,momentum", "seed=1", *grid[3:]]

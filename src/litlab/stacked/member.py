@@ -24,7 +24,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
-from litlab.record import optimized_value, print_summary, write_metrics
+from litlab.record import optimized_value, summary_line, write_metrics
 from litlab.stacked.optimizers import Block
 from litlab.stacked.snapshot import HostState, Moment
 
@@ -185,7 +185,11 @@ class Member:
             **dict(sorted(metrics.items())),
         }
         value = optimized_value(self.cfg, metrics)
-        print_summary(self.cfg, record, console_log=self.log, brief=True)  # the line a multirun's job prints
+        # train.log gets the line a multirun's job writes. On the console the members of a group end together,
+        # in no set order, so the line names its job as Hydra names each job of a basic sweep ("#3 : ...").
+        line = summary_line(record)
+        self.log_file.handle(logging.makeLogRecord({"name": self.log.name, "levelname": "INFO", "msg": line}))
+        logging.getLogger("litlab.stacked").info("#%d : %s", self.job, line)
         return record, (value if value is None or math.isfinite(value) else None)
 
     def fail(self, status: str, **record) -> None:
