@@ -227,6 +227,9 @@ def test_early_stopping_per_member_equals_the_basic_launchers_runs(tmp_path, run
         assert f"({stop_reason(record)})" in printed  # the member's summary line
     for job, record in enumerate(records):  # each member's line names its job: they end in no set order
         assert f"#{job} : {headline(record)}" in printed
+        # Its train.log holds its own line as a single job's does, and none of the other members' lines.
+        own = (tmp_path / "stacked" / str(job) / "train.log").read_text()
+        assert f"- {headline(record)}" in own and " : " not in own
 
     # Without checkpoints a member is tested on its weights as they were when it stopped: its rows stayed so.
     plain = [*grid[:1], "optimizer=sgd,adam,momentum", "seed=1", *grid[3:]]

@@ -29,6 +29,7 @@ from litlab.stacked.optimizers import Block
 from litlab.stacked.snapshot import HostState, Moment
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's job log format
+CONSOLE = logging.getLogger("litlab.job")  # the parent of the members' own loggers: the console, no train.log
 
 
 @dataclass
@@ -187,9 +188,10 @@ class Member:
         value = optimized_value(self.cfg, metrics)
         # train.log gets the line a multirun's job writes. On the console the members of a group end together,
         # in no set order, so the line names its job as Hydra names each job of a basic sweep ("#3 : ...").
+        # It goes through a logger outside `litlab.stacked`, whose handlers are every member's train.log.
         line = summary_line(record)
         self.log_file.handle(logging.makeLogRecord({"name": self.log.name, "levelname": "INFO", "msg": line}))
-        logging.getLogger("litlab.stacked").info("#%d : %s", self.job, line)
+        CONSOLE.info("#%d : %s", self.job, line)
         return record, (value if value is None or math.isfinite(value) else None)
 
     def fail(self, status: str, **record) -> None:
