@@ -250,6 +250,7 @@ class StackedLoop:
         self.written_at = time.monotonic()
         self.moving = _moving_generators(stacked, n)  # members whose dropout masks move their generator
         self.writer: Writer | None = None
+        self.baselines: baseline.Ahead | None = None  # the members' baselines, fitted while they train
         self._best_host = None
         self.bar = GroupProgress(self.max_epochs, n, self.samples, enabled=self.show_bar)
 
@@ -624,16 +625,16 @@ class StackedLoop:
         return values
 
     def _baseline_scores(self, members: list[int]) -> dict[int, dict[str, float]]:
-        """Each member's linear baseline scores (litlab/baseline.py), fitted once per split the members share.
-
-        baseline.py keeps its last few fits; a sweep's members come in job order, where the seeds (the
-        splits) cycle within each learning rate, so they are scored a data module at a time: every member
-        of one is served by its fit before the next split is fitted.
-        """
-        return {
-            m: baseline.scores(self.members[m].datamodule, self.members[m].system)
-            for m in sorted(members, key=lambda m: self.source[m])
-        }
+        """Each member's linear baseline scores (litlab/baseline.py), fitted and scored once per data module the
+        members share (the members of a group share their loss and scores: StackedSystem). The fits were started
+        in the background when the group began (`baselines`, baseline.Ahead); they are waited for here."""
+        if self.baselines is not None:
+            self.baselines.collect()
+        by_source = {}
+        for m in members:
+            if self.source[m] not in by_source:
+                by_source[self.source[m]] = baseline.scores(self.members[m].datamodule, self.members[m].system)
+        return {m: by_source[self.source[m]] for m in members}
 
     def _grid_predictions(self) -> torch.Tensor | None:
         """The predicted class of the first test images, per member (N, k): what PredictionGrid shows."""

@@ -4,6 +4,7 @@ import logging
 
 from omegaconf import DictConfig, OmegaConf
 
+from litlab import baseline
 from litlab.errors import LitlabError
 from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for
 from litlab.stacked.member import Member
@@ -66,7 +67,7 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
     # Members that step alike side by side in the stack: they form one block (one optimizer step) each.
     order = sorted(range(len(built)), key=lambda i: _stepping(built[i].cfg))
     built, generators = [built[i] for i in order], [generators[i] for i in order]
-    writer = None
+    writer = baselines = None
     try:
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
@@ -74,8 +75,10 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
         if resume:
             with phase("restore", len(built)):
                 restore(loop)
-        # Forked once the members are built: the writer's processes hold them as they are now.
+        # Forked once the members are built: the writer's processes hold them as they are now, and the linear
+        # baselines of their splits are fitted beside the training (test uses them).
         loop.writer = writer = Writer(built)
+        loop.baselines = baselines = baseline.Ahead([m.datamodule for m in built])
         with phase("train", len(built)):
             loop.fit()
         with phase("test", len(built)):
@@ -87,6 +90,8 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
             if member.status in ("running", "completed"):
                 member.fail("failed", error=str(error))
     finally:
+        if baselines is not None:  # not collected: the group failed or stopped before its test
+            baselines.close()
         if writer is not None:  # also on Ctrl-C and SIGTERM: every file sent is written before the exit
             writer.close()
     return list(values.values())
