@@ -23,6 +23,7 @@ as in its single run); what does is a member's files.
 """
 
 import itertools
+import json
 import logging
 import signal
 import time
@@ -90,19 +91,21 @@ def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[t
     """
     device = fabric.device
     loaded: dict[tuple, tuple] = {}
+    made: dict = {}  # what members with equal config nodes share: optimizer factories, network constructors
     built, generators = [], []
     for member in members:
         cfg = member.cfg
         try:
+            config = OmegaConf.to_container(cfg, resolve=True)  # its system's hyperparameters
             L.seed_everything(cfg.seed, workers=True, verbose=False)
-            key = (cfg.seed, OmegaConf.to_yaml(cfg.data, resolve=True))
+            key = (cfg.seed, json.dumps(config["data"], sort_keys=True, default=str))
             if key in loaded:
                 member.datamodule, states = loaded[key]
                 set_rng_states(states)
             else:
                 member.datamodule = load_data(cfg.data)
                 loaded[key] = (member.datamodule, rng_states())
-            member.system = fabric.to_device(system_for(cfg, member.datamodule))
+            member.system = fabric.to_device(system_for(cfg, member.datamodule, made, config))
         except Exception as error:  # a bad value the config checks could not see: this job fails alone
             log.error("job %d failed: %s", member.job, error)
             member.fail("failed", error=str(error))
