@@ -47,6 +47,7 @@ from litlab.stacked.history import LR, History
 from litlab.stacked.member import Member
 from litlab.stacked.network import StackedDropout, StackedLinear
 from litlab.stacked.optimizers import Block, form_blocks, steppers
+from litlab.stacked.phases import phase
 from litlab.stacked.progress import Position
 from litlab.stacked.snapshot import Best, HostState, moment
 from litlab.stacked.system import StackedSystem
@@ -632,7 +633,8 @@ class StackedLoop:
         members share (the members of a group share their loss and scores: StackedSystem). The fits were started
         in the background when the group began (`baselines`, baseline.Ahead); they are waited for here."""
         if self.baselines is not None:
-            self.baselines.collect()
+            with phase("baselines"):  # waiting for the fits (the test phase includes it)
+                self.baselines.collect()
         by_source = {}
         for m in members:
             if self.source[m] not in by_source:
