@@ -141,9 +141,9 @@ class Ahead:
         self.process = None
 
     def close(self) -> None:
-        """Stop it, its fits unwanted (the group failed)."""
+        """Stop it, its fits unwanted (the group failed or was interrupted). It ignores SIGTERM: killed."""
         if self.process is not None:
-            self.process.terminate()
+            self.process.kill()
             self.process.join()
             self.reader.close()
             self.process = None

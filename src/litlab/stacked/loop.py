@@ -83,30 +83,44 @@ def fabric_for(cfg, precision: bool = True) -> L.Fabric:
     return fabric
 
 
-def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:
-    """Each member's data and system exactly as `litlab.run.build_system` makes them, on Fabric's device; the
-    members that built.
+def load(members: list[Member]) -> list[Member]:
+    """Each member's data module, loaded as `litlab.run.build_system` loads it; the members that loaded.
 
-    Members with the same seed and data config share one data module (the same splits): the random state
-    its loading left behind is restored instead, so every network starts from its single run's weights.
+    Members with the same seed and data config share one data module (the same splits). Each member keeps the
+    random state its seed and loading left behind (`after_data`): `build` makes its network from there.
     """
-    device = fabric.device
     loaded: dict[tuple, tuple] = {}
+    ready = []
+    for member in members:
+        cfg = member.cfg
+        try:
+            member.config = OmegaConf.to_container(cfg, resolve=True)  # its system's hyperparameters
+            key = (cfg.seed, json.dumps(member.config["data"], sort_keys=True, default=str))
+            if key not in loaded:
+                L.seed_everything(cfg.seed, workers=True, verbose=False)
+                loaded[key] = (load_data(cfg.data), rng_states())
+            member.datamodule, member.after_data = loaded[key]
+        except Exception as error:  # a bad value the config checks could not see: this job fails alone
+            log.error("job %d failed: %s", member.job, error)
+            member.fail("failed", error=str(error))
+            continue
+        ready.append(member)
+    return ready
+
+
+def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:
+    """Each loaded member's system exactly as `litlab.run.build_system` makes it, on Fabric's device; the
+    members that built. Its network starts from its single run's weights: it is made from the random state
+    its seed and data loading left behind (`load`)."""
+    device = fabric.device
     made: dict = {}  # what members with equal config nodes share: optimizer factories, network constructors
     built, generators = [], []
     for member in members:
         cfg = member.cfg
         try:
-            config = OmegaConf.to_container(cfg, resolve=True)  # its system's hyperparameters
             L.seed_everything(cfg.seed, workers=True, verbose=False)
-            key = (cfg.seed, json.dumps(config["data"], sort_keys=True, default=str))
-            if key in loaded:
-                member.datamodule, states = loaded[key]
-                set_rng_states(states)
-            else:
-                member.datamodule = load_data(cfg.data)
-                loaded[key] = (member.datamodule, rng_states())
-            member.system = fabric.to_device(system_for(cfg, member.datamodule, made, config))
+            set_rng_states(member.after_data)
+            member.system = fabric.to_device(system_for(cfg, member.datamodule, made, member.config))
         except Exception as error:  # a bad value the config checks could not see: this job fails alone
             log.error("job %d failed: %s", member.job, error)
             member.fail("failed", error=str(error))

@@ -46,6 +46,8 @@ class Member:
     index: int = 0  # its index along the stack's member dimension
     generator: torch.Generator = None  # its dropout masks' random stream
     rng: dict | None = None  # Python's, NumPy's and torch's generator states after it was built (Resumable)
+    config: dict | None = None  # its config resolved to a container: its system's hyperparameters
+    after_data: dict | None = None  # the generator states its seed and data loading left behind
     weights: list = field(default_factory=list)  # its state_dict: (key, index of the stacked parameter, or a tensor)
     status: str = (
         "running"  # running, stopped (early: its test comes at the end), completed, diverged, failed, interrupted

@@ -6,7 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import baseline
 from litlab.errors import LitlabError
-from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for
+from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for, load
 from litlab.stacked.member import Member
 from litlab.stacked.phases import phase
 from litlab.stacked.resume import restore
@@ -59,26 +59,29 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
             member.fail("failed", error=str(error))
         return [None] * len(members)
     fabric.launch()
-    with phase("build", len(members)):
-        built, generators = build(members, fabric)
     values = {m.job: None for m in members}
-    if not built:
-        return list(values.values())
-    # Members that step alike side by side in the stack: they form one block (one optimizer step) each.
-    order = sorted(range(len(built)), key=lambda i: _stepping(built[i].cfg))
-    built, generators = [built[i] for i in order], [generators[i] for i in order]
     writer = baselines = None
     try:
+        with phase("build", len(members)):
+            loaded = load(members)
+            # The linear baselines of the members' splits are fitted in a forked process while the group
+            # builds and trains (test uses them).
+            baselines = baseline.Ahead([m.datamodule for m in loaded])
+            built, generators = build(loaded, fabric)
+        if not built:
+            return list(values.values())
+        # Members that step alike side by side in the stack: they form one block (one optimizer step) each.
+        order = sorted(range(len(built)), key=lambda i: _stepping(built[i].cfg))
+        built, generators = [built[i] for i in order], [generators[i] for i in order]
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
         loop = StackedLoop(built, stacked, blocks, fabric)
         if resume:
             with phase("restore", len(built)):
                 restore(loop)
-        # Forked once the members are built: the writer's processes hold them as they are now, and the linear
-        # baselines of their splits are fitted beside the training (test uses them).
+        # Forked once the members are built: the writer's processes hold them as they are now.
         loop.writer = writer = Writer(built)
-        loop.baselines = baselines = baseline.Ahead([m.datamodule for m in built])
+        loop.baselines = baselines
         with phase("train", len(built)):
             loop.fit()
         with phase("test", len(built)):
@@ -86,7 +89,7 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
                 values[member.job] = value
     except Exception as error:  # a failure of the whole group: every member that was still going says so
         log.exception("stacked group failed: %s", error)
-        for member in built:
+        for member in members:
             if member.status in ("running", "completed"):
                 member.fail("failed", error=str(error))
     finally:
