@@ -5,7 +5,8 @@ record with two CRC-32C checksums computed a byte at a time in Python (without T
 Iris member's 600 events that was most of the time its files took. Here a batch of events is framed at once,
 the checksums by google-crc32c's C extension, and the records are appended to the file the logger's
 SummaryWriter made. The bytes are those `SummaryWriter.file_writer.add_summary(summary, step, walltime)` would
-write.
+write. The HParams tab's summaries go into the same file, not into a second one made by a second SummaryWriter
+(its thread and file cost a member a few milliseconds): TensorBoard reads the folder's files as one run.
 """
 
 import struct
@@ -37,14 +38,16 @@ class EventFile:
         return cls(experiment, made.pop() if len(made) == 1 else None)
 
     def append(self, events: list) -> None:
-        """One Event per (step, walltime, {tag: value}), each a Summary of every value in the dict."""
+        """One Event per (step, walltime, {tag: value}), each a Summary of every value in the dict; in place of the
+        dict, a Summary is written as it is (the HParams tab's)."""
         from tensorboard.compat.proto.event_pb2 import Event
 
+        events = [(s, w, summary(v) if isinstance(v, dict) else v) for s, w, v in events]
         if self.path is None:  # the file could not be told apart from others: the SummaryWriter's own way
             for step, walltime, values in events:
-                self.experiment.file_writer.add_summary(summary(values), step, walltime)
+                self.experiment.file_writer.add_summary(values, step, walltime)
             return
-        data = [Event(wall_time=w, step=int(s), summary=summary(v)).SerializeToString() for s, w, v in events]
+        data = [Event(wall_time=w, step=int(s), summary=v).SerializeToString() for s, w, v in events]
         self.experiment.flush()  # what it holds goes first
         with open(self.path, "ab") as f:
             f.write(records(data))

@@ -11,7 +11,7 @@ Workers ignore Ctrl-C, SIGTERM and SIGUSR2: the training process decides when to
 `close()` drains the workers. A worker whose parent died (SIGKILL) writes what it was sent and exits.
 Checkpoints are written atomically (a temporary file renamed), so a kill leaves the previous ones whole.
 
-A member's scalars are appended to its TensorBoard event file as whole records (event_file.py), not one
+A member's scalars and HParams are appended to its TensorBoard event file as whole records (event_file.py), not one
 event at a time through the SummaryWriter's thread.
 
 Tensors travel as numpy arrays (`dumps`): a member's rows of a stacked tensor are pickled as the rows alone,
@@ -25,6 +25,7 @@ import os
 import pickle
 import queue
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,13 +182,14 @@ class _Files:
             writer = csv.writer(f)
             if new:
                 writer.writerow(names)
-            writer.writerows([int(row[0]), *("" if np.isnan(v) else repr(float(v)) for v in row[1:])] for row in rows)
+            # Python floats (`tolist`): NumPy's scalars take several times as long to test and format.
+            writer.writerows([int(row[0]), *("" if v != v else repr(v) for v in row[1:])] for row in rows.tolist())
         table = np.rec.fromarrays(self.rows[member.index].T, names=names)
         np.save(member.output_dir / "history.npy", table)
 
     def write(self, task: Task) -> None:
         from litlab.checkpoints import AtomicCheckpointIO
-        from litlab.record import log_hparams, write_metrics
+        from litlab.record import write_metrics
 
         member = self.members[task.member]
         self.open(task.member)  # made before anything else, as its single run's logger makes it
@@ -209,8 +211,7 @@ class _Files:
         if task.grid is not None:
             _log_grid(member.loggers, *task.grid)
         if task.hparams is not None:
-            # The config as the member's system resolved it when it was built (its checkpoints' hyperparameters).
-            log_hparams(member.loggers, member.cfg, task.hparams, member.system.hparams["config"])
+            self._hparams(task.member, task.hparams)
         if task.metrics is not None:
             write_metrics(member.cfg, task.metrics)
         for logger in member.loggers:
@@ -218,6 +219,22 @@ class _Files:
         if task.close is not None:
             for logger in member.loggers:
                 _finalize(logger, task.close)
+
+    def _hparams(self, m: int, metrics: dict) -> None:
+        """record.log_hparams, its TensorBoard summaries appended to the member's event file."""
+        from litlab.record import hparams_params, hparams_summaries, log_hparams
+
+        member = self.members[m]
+        # The config as the member's system resolved it when it was built (its checkpoints' hyperparameters).
+        resolved = member.system.hparams["config"]
+        for logger, events in zip(member.loggers, self.event_files[m]):
+            if events is None or events.path is None:
+                log_hparams([logger], member.cfg, metrics, resolved)
+                continue
+            params = hparams_params(member.cfg, resolved)
+            logger.log_hyperparams(params)  # hparams.yaml
+            now = time.time()
+            events.append([(0, now, summary) for summary in hparams_summaries(params, metrics)])
 
     def close(self) -> None:
         pass
