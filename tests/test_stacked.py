@@ -296,9 +296,11 @@ def test_event_file_appends_what_the_summary_writer_would_write(tmp_path):
 
     from lightning.pytorch.loggers import TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.summary.writer.record_writer import RecordWriter
+    from torch.utils.tensorboard.summary import hparams
 
-    from litlab.stacked.event_file import EventFile, records
+    from litlab.stacked.event_file import EventFile, records, serialized, summary
 
     rng = random.Random(0)
     chunks = [bytes(rng.randrange(256) for _ in range(rng.randrange(300))) for _ in range(200)] + [b""]
@@ -306,6 +308,16 @@ def test_event_file_appends_what_the_summary_writer_would_write(tmp_path):
     for chunk in chunks:
         RecordWriter(expected).write(chunk)
     assert records(chunks) == expected.getvalue()
+    # Events refilled from one message per set of tags: the bytes of an Event made for each, as add_summary makes it.
+    points = [
+        (rng.choice([0, rng.randrange(10**6)]), rng.random() * 1e9, {t: rng.random() for t in tags})
+        for tags in rng.choices([("a", "b"), ("lr-SGD",), ("epoch", "val/loss")], k=50)
+    ]
+    points += [(0, 5.0, {"a": float("nan"), "b": 1e300}), (0, 6.0, hparams({"lr": 0.1}, {"val/loss": 0.5})[1])]
+    assert serialized(points) == [
+        Event(wall_time=w, step=s, summary=summary(v) if isinstance(v, dict) else v).SerializeToString()
+        for s, w, v in points
+    ]
 
     logger = TensorBoardLogger(tmp_path, name="tb")
     (events,) = [EventFile.of(logger)]
