@@ -162,7 +162,10 @@ class _Files:
     """Writes tasks into the members' folders; keeps each member's TensorBoard writer open until it closes."""
 
     def __init__(self, members: list):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.members = members
+        self.savers = ThreadPoolExecutor(2, thread_name_prefix="checkpoints")  # a member's best and last.ckpt
         self.rows: dict[int, np.ndarray] = {}  # member -> its history rows so far
         self.event_files: dict[int, list] = {}  # member -> an EventFile (None: not TensorBoard) per logger
 
@@ -193,12 +196,13 @@ class _Files:
 
         member = self.members[task.member]
         self.open(task.member)  # made before anything else, as its single run's logger makes it
+        # The checkpoints are written by threads while this one writes the rest: their fsyncs wait for the disk
+        # without the GIL. The ones they replace are removed, and metrics.json (which names the best) written,
+        # once they are on disk.
+        saving = []
         for path, checkpoint in task.checkpoints:
-            contents = checkpoint
-            contents["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
-            AtomicCheckpointIO().save_checkpoint(contents, path)
-        for path in task.remove:
-            Path(path).unlink(missing_ok=True)
+            checkpoint["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
+            saving.append(self.savers.submit(AtomicCheckpointIO().save_checkpoint, checkpoint, path))
         if task.events:
             for logger, events in zip(member.loggers, self.event_files[task.member]):
                 if events is not None:
@@ -212,6 +216,10 @@ class _Files:
             _log_grid(member.loggers, *task.grid)
         if task.hparams is not None:
             self._hparams(task.member, task.hparams)
+        for saved in saving:
+            saved.result()
+        for path in task.remove:
+            Path(path).unlink(missing_ok=True)
         if task.metrics is not None:
             write_metrics(member.cfg, task.metrics)
         for logger in member.loggers:
@@ -237,7 +245,7 @@ class _Files:
             events.append([(0, now, summary) for summary in hparams_summaries(params, metrics)])
 
     def close(self) -> None:
-        pass
+        self.savers.shutdown()
 
 
 def _tensorboard(logger):
