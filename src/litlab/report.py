@@ -452,17 +452,19 @@ def _metrics_figure(table, swept: list[str], key: str):
         for s, metric in enumerate(metrics):
             stage = metric.split("/")[0] if metric.split("/")[0] in STAGES else None
             style = STYLES.get(stage, "-")
-            # train, val and test side by side at each x, a few points apart, so no marker hides another
+            # train, val and test side by side at each x, a few points apart, so no marker hides another. The
+            # shift is set once the points are drawn: plotted through it, they would widen the axes' limits by it.
             shift = ax.transData + ScaledTranslation((s - (len(metrics) - 1) / 2) * 5 / 72, 0, fig.dpi_scale_trans)
             if scatter:
                 x = _x(done[key], numeric)
-                ax.plot(x, done[metric], "o", color=f"C{s}", alpha=0.7, label=stage, transform=shift)
+                for line in ax.plot(x, done[metric], "o", color=f"C{s}", alpha=0.7, label=stage):
+                    line.set_transform(shift)
                 values += list(done[metric])
                 continue
             for g, (_, group) in enumerate(groups):
                 stats = group.groupby(key, sort=numeric)[metric].agg(["mean", "std"])  # numbers: lines left to right
                 color = f"C{g}" if len(groups) > 1 else f"C{s}"
-                ax.errorbar(
+                bars = ax.errorbar(
                     _x(pd.Series(stats.index), numeric),
                     stats["mean"],
                     yerr=stats["std"].fillna(0),
@@ -470,8 +472,9 @@ def _metrics_figure(table, swept: list[str], key: str):
                     color=color,
                     capsize=3,
                     label=stage if g == 0 else None,
-                    transform=shift,
                 )
+                for artist in bars.get_children():
+                    artist.set_transform(shift)
                 values += list(stats["mean"])
         ax.set_title(name)
         ax.set_xlabel(key)
@@ -526,8 +529,14 @@ MANY_LINES = 30  # more jobs than this, with repeats of a setting: its mean and 
 
 def _curves_figure(sweep_dir: Path, table, swept: list[str]):
     """Train and val loss per epoch: a line per job, or with many jobs, per setting the mean over its
-    repeats (seeds, folds) and a band from their minimum to their maximum."""
+    repeats (seeds, folds) and a band from their minimum to their maximum.
+
+    Each panel draws its lines as one LineCollection and its bands as one PolyCollection: a thousand
+    separate artists would take seconds to draw; the legend names settings through stand-in lines."""
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.collections import LineCollection, PolyCollection
+    from matplotlib.lines import Line2D
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(6.2 * len(CURVES), 4.2), squeeze=False, layout="constrained")
     others = [k for k in swept if k not in REPEATS]
@@ -536,37 +545,51 @@ def _curves_figure(sweep_dir: Path, table, swept: list[str]):
         settings.setdefault(tuple(row[k] for k in others), []).append((row, _curve_arrays(sweep_dir / str(row["job"]))))
     spread = len(table) > MANY_LINES and any(len(jobs) > 1 for jobs in settings.values())
     colors = _colors(len(settings))
-    values = {tag: [] for tag in CURVES}
     shown = _legend_entries(len(settings))
-    for s, (setting, jobs) in enumerate(settings.items()):
-        name = ", ".join(f"{k}={_cell(v)}" for k, v in zip(others, setting)) or None
-        for ax, tag in zip(axes.flat, CURVES):
+    legend: dict[str, str] = {}  # label -> color, in the order first drawn
+    for ax, tag in zip(axes.flat, CURVES):
+        lines, line_colors, bands, band_colors, values = [], [], [], [], []
+        for s, (setting, jobs) in enumerate(settings.items()):
+            name = ", ".join(f"{k}={_cell(v)}" for k, v in zip(others, setting)) or None
             if spread:
                 done = [curves[tag] for row, curves in jobs if tag in curves and row["status"] == "completed"]
                 if done:
                     epochs, mean, low, high = _mean_and_range(done)
-                    ax.plot(epochs, mean, color=colors[s], label=name if s in shown else None, linewidth=1.2)
-                    ax.fill_between(epochs, low, high, color=colors[s], alpha=0.2, linewidth=0)
-                    values[tag] += list(mean)  # the axis' scale follows the means
+                    lines.append(np.column_stack([epochs, mean]))
+                    line_colors.append(colors[s])
+                    values.append(mean)  # the axis' scale follows the means
+                    kept = np.isfinite(low) & np.isfinite(high)  # a polygon's vertices must be numbers
+                    edges = np.column_stack([epochs[kept], low[kept]]), np.column_stack([epochs[kept], high[kept]])
+                    bands.append(np.concatenate([edges[0], edges[1][::-1]]))
+                    band_colors.append(colors[s])
+                    if s in shown and name:
+                        legend.setdefault(name, colors[s])
                 continue
             for j, (row, curves) in enumerate(jobs):
                 if tag not in curves:
                     continue
+                epochs, points = curves[tag]
+                lines.append(np.column_stack([epochs, points]))
+                line_colors.append(colors[s])
+                values.append(points)
                 label = name or f"job {row['job']}"
                 if row["status"] != "completed":
-                    label += f" ({row['status']})"
-                elif j > 0 or s not in shown:
-                    label = None  # one legend entry per setting, its repeats drawn in the same color
-                epochs, points = curves[tag]
-                ax.plot(epochs, points, color=colors[s], alpha=0.8, label=label)
-                values[tag] += list(points)
-    for ax, tag in zip(axes.flat, CURVES):
+                    legend.setdefault(f"{label} ({row['status']})", colors[s])
+                elif j == 0 and s in shown:  # one legend entry per setting, its repeats drawn in the same color
+                    legend.setdefault(label, colors[s])
+        if bands:
+            ax.add_collection(PolyCollection(bands, facecolors=band_colors, alpha=0.2, linewidths=0))
+        if lines:
+            ax.add_collection(
+                LineCollection(lines, colors=line_colors, linewidths=1.2 if spread else 1.5, alpha=1 if spread else 0.8)
+            )
+            ax.autoscale_view()
         ax.set_title(tag)
         ax.set_xlabel("epoch")
-        _scale(ax.set_yscale, values[tag])
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside right center", fontsize=7)
+        _scale(ax.set_yscale, list(np.concatenate(values)) if values else [])
+    if legend:
+        handles = [Line2D([], [], color=color) for color in legend.values()]
+        fig.legend(handles, list(legend), loc="outside right center", fontsize=7)
     repeats = [REPEATS[k] for k in REPEATS if k in swept]
     if spread:
         how = f" (per setting: mean and min-max band over {' and '.join(repeats) or 'its runs'}"
