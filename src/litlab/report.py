@@ -214,7 +214,7 @@ def learning_curves(job: Path) -> dict:
     history = _history_curves(job)
     if history is not None:
         return {tag: pd.Series(values, index=epochs) for tag, (epochs, values) in history.items()}
-    events = sorted({p.parent for p in job.rglob("events.out.tfevents.*")})
+    events = _event_folders(job)
     if events:
         return _tensorboard_curves(events[0])
     csvs = sorted(job.rglob("metrics.csv"))
@@ -229,7 +229,7 @@ def _history_curves(job: Path) -> dict | None:
     import numpy as np
 
     if (job / "history.npy").exists():
-        table = np.load(job / "history.npy")
+        table = _read_npy(job / "history.npy")
         columns = {name: table[name] for name in table.dtype.names}
     elif (job / "history.csv").exists():
         import csv
@@ -249,6 +249,35 @@ def _history_curves(job: Path) -> dict | None:
             kept = ~np.isnan(columns[tag])
             curves[tag] = (columns["epoch"][kept].astype(int), columns[tag][kept])
     return curves
+
+
+_NPY_HEADERS: dict[bytes, tuple] = {}  # a .npy file's header -> its (shape, fortran order, dtype)
+
+
+def _read_npy(path: Path):
+    """`np.load` of a .npy file, its header parsed once for all the files that share it.
+
+    The jobs of a stacked sweep write history files of one dtype and length, so their headers are the same bytes;
+    parsing a header (a Python literal) is most of what `np.load` costs on a small file."""
+    import io
+
+    import numpy as np
+
+    data = path.read_bytes()
+    if data[6:7] not in (b"\x01", b"\x02"):  # format versions 1 and 2 (numpy.lib.format); others as numpy reads them
+        return np.load(path)
+    size = 2 if data[6] == 1 else 4
+    start = 8 + size + int.from_bytes(data[8 : 8 + size], "little")
+    header = data[:start]
+    if header not in _NPY_HEADERS:
+        stream = io.BytesIO(data)
+        version = np.lib.format.read_magic(stream)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        _NPY_HEADERS[header] = read(stream)
+    shape, fortran, dtype = _NPY_HEADERS[header]
+    if fortran or dtype.hasobject:
+        return np.load(path)
+    return np.frombuffer(data, dtype, offset=start).reshape(shape)
 
 
 def _tensorboard_curves(folder: Path) -> dict:
@@ -359,8 +388,8 @@ def link_runs(sweep_dir: Path, table, swept: list[str]) -> None:
     for old in folder.iterdir():
         if old.is_symlink():
             old.unlink()
-    for _, row in table.iterrows():
-        runs = sorted(p.parent for p in (sweep_dir / str(row["job"])).rglob("events.out.tfevents.*"))
+    for row in table.to_dict("records"):
+        runs = _event_folders(sweep_dir / str(row["job"]))
         if not runs:
             continue
         name = ",".join(f"{k}={_cell(row[k])}" for k in swept).replace("/", "_") or f"job {row['job']}"
@@ -368,6 +397,13 @@ def link_runs(sweep_dir: Path, table, swept: list[str]) -> None:
             suffix = f"… job {row['job']}"
             name = name.encode()[: NAME_BYTES - len(suffix.encode())].decode(errors="ignore") + suffix
         (folder / name).symlink_to(os.path.relpath(runs[0], folder), target_is_directory=True)
+
+
+def _event_folders(job: Path) -> list[Path]:
+    """The folders under a job's that hold TensorBoard event files, sorted (os.walk: faster than Path.rglob)."""
+    return sorted(
+        Path(root) for root, _, files in os.walk(job) if any(f.startswith("events.out.tfevents.") for f in files)
+    )
 
 
 def _repeats(keys) -> str:
