@@ -455,12 +455,24 @@ def _filename(key: str) -> str:
 
 
 def _panels(table) -> list[tuple[str, list[str]]]:
-    """One panel per score (loss, acc, mse: train, val and test together) and one per params/* metric."""
+    """One panel per score (loss, acc, mse: train, val and test together, and the linear baseline's val and test
+    beside them) and one per params/* metric."""
     panels: dict[str, list[str]] = {}
     for metric in _metric_columns(table):
-        stage, name = metric.split("/", 1)
-        panels.setdefault(name if stage in STAGES else metric, []).append(metric)
+        stage, _ = _series(metric)
+        panels.setdefault(metric.rsplit("/", 1)[1] if stage else metric, []).append(metric)
     return list(panels.items())
+
+
+def _series(metric: str) -> tuple[str | None, str]:
+    """A metric's name in its panel's legend and its line style: `val/acc` ("val", "--"), `baseline/test/acc`
+    ("baseline test", "-"); (None, "-") for a metric with a panel of its own."""
+    parts = metric.split("/")
+    if len(parts) == 2 and parts[0] in STAGES:
+        return parts[0], STYLES[parts[0]]
+    if len(parts) == 3 and parts[0] == "baseline" and parts[1] in STAGES:
+        return f"baseline {parts[1]}", STYLES[parts[1]]
+    return None, "-"
 
 
 def _metrics_figure(table, swept: list[str], key: str):
@@ -479,15 +491,15 @@ def _metrics_figure(table, swept: list[str], key: str):
     panels = _panels(table)
     cols = min(3, len(panels)) or 1
     rows = -(-len(panels) // cols) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.3 * rows), squeeze=False, layout="constrained")
+    width = max(4.4 * cols, 6.4)  # room for the title above a single panel
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 3.3 * rows), squeeze=False, layout="constrained")
     if not numeric:  # categories along x in the order the sweep lists them
         for ax in axes.flat:
             ax.xaxis.update_units([str(v) for v in pd.unique(done[key])])
     for ax, (name, metrics) in zip(axes.flat, panels):
         values = []
         for s, metric in enumerate(metrics):
-            stage = metric.split("/")[0] if metric.split("/")[0] in STAGES else None
-            style = STYLES.get(stage, "-")
+            stage, style = _series(metric)
             # train, val and test side by side at each x, a few points apart, so no marker hides another. The
             # shift is set once the points are drawn: plotted through it, they would widen the axes' limits by it.
             shift = ax.transData + ScaledTranslation((s - (len(metrics) - 1) / 2) * 5 / 72, 0, fig.dpi_scale_trans)
@@ -520,8 +532,8 @@ def _metrics_figure(table, swept: list[str], key: str):
         if len(metrics) > 1:
             if len(groups) > 1 and not scatter:  # colors are settings here: the legend shows the line styles
                 ax.legend(
-                    [Line2D([], [], color="gray", linestyle=STYLES[m.split("/")[0]]) for m in metrics],
-                    [m.split("/")[0] for m in metrics],
+                    [Line2D([], [], color="gray", linestyle=_series(m)[1]) for m in metrics],
+                    [_series(m)[0] for m in metrics],
                     fontsize=7,
                 )
             else:
