@@ -62,8 +62,8 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = config.hydra.sweep.dir
         try:
-            write_report(sweep_dir, echo=False)
             table, swept = load_runs(sweep_dir)
+            write_report(sweep_dir, echo=False, runs=(table, swept))
         except Exception as error:  # every job's results are on disk already; never fail the sweep here
             log.warning("no sweep report (%s); try `python scripts/report.py %s`", error, sweep_dir)
             return
@@ -317,10 +317,12 @@ def _csv_curves(path: Path) -> dict:
 
 
 # -- the report ------------------------------------------------------------------------------------
-def write_report(sweep_dir: str | Path, plots: bool = True, echo: bool = True) -> list[Path]:
-    """Write the table (Markdown, CSV), the grouped table and the figures; return the files written."""
+def write_report(sweep_dir: str | Path, plots: bool = True, echo: bool = True, runs: tuple | None = None) -> list[Path]:
+    """Write the table (Markdown, CSV), the grouped table and the figures; return the files written.
+
+    `runs`: what `load_runs(sweep_dir)` returns, when the caller has read the jobs already."""
     sweep_dir = Path(sweep_dir)
-    table, swept = load_runs(sweep_dir)
+    table, swept = runs if runs is not None else load_runs(sweep_dir)
     written = [sweep_dir / "report.csv"]
     table.to_csv(written[0], index=False)
     sections = [_markdown(table.drop(columns="error", errors="ignore"), f"Sweep {sweep_dir}: {len(table)} runs")]
