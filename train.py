@@ -21,7 +21,10 @@ def main(cfg: DictConfig) -> float | None:
         # by entry_point's wrapper: an error leaving the task makes Hydra print "Error executing job..." first.
         with bad_input_exits():
             check_run(cfg)
-    from litlab.run import main as run  # imported here so that --help and config errors stay fast
+    from litlab.startup import collector_paused
+
+    with collector_paused():
+        from litlab.run import main as run  # imported here so that --help and config errors stay fast
 
     return run(cfg)
 
