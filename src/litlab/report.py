@@ -192,17 +192,19 @@ def grouped_over(table, swept: list[str], over: tuple[str, ...] = (SEED,)):
 
     keys = [k for k in swept if k not in over]
     metrics = _metric_columns(table)
-    groups = table.groupby(keys, sort=False, dropna=False) if keys else [((), table)]  # in the sweep's order
-    rows = []
-    for values, group in groups:
-        values = values if isinstance(values, tuple) else (values,)
-        done = group[group["status"] == "completed"]
-        row = dict(zip(keys, values), runs=f"{len(done)}/{len(group)}")  # completed / all runs of the setting
-        for metric in metrics:
-            row[f"{metric} mean"] = done[metric].mean()
-            row[f"{metric} std"] = done[metric].std(ddof=1) if len(done) > 1 else float("nan")
-        rows.append(row)
-    return pd.DataFrame(rows)
+    numbers = table[metrics].apply(pd.to_numeric, errors="coerce")
+    by = [table[k] for k in keys] if keys else [pd.Series(0, index=table.index)]  # one group when nothing else
+    every = numbers.groupby(by, sort=False, dropna=False)  # in the sweep's order
+    done = numbers[table["status"] == "completed"].groupby(by, sort=False, dropna=False)
+    settings = every.size().index
+    count = done.size().reindex(settings, fill_value=0)
+    mean, std = done.mean().reindex(settings), done.std(ddof=1).reindex(settings)  # std: NaN below two runs
+    out = pd.DataFrame(list(settings), columns=keys) if keys else pd.DataFrame(index=[0])
+    out["runs"] = [f"{n}/{m}" for n, m in zip(count, every.size())]  # completed / all runs of the setting
+    for metric in metrics:
+        out[f"{metric} mean"] = mean[metric].to_numpy()
+        out[f"{metric} std"] = std[metric].to_numpy()
+    return out
 
 
 # -- reading the learning curves -------------------------------------------------------------------
@@ -531,6 +533,7 @@ def _metrics_figure(table, swept: list[str], key: str):
         if numeric:
             _scale(ax.set_xscale, list(done[key]))
         _scale(ax.set_yscale, values)
+        _minor_ticks(ax)
         if len(metrics) > 1:
             if len(groups) > 1 and not scatter:  # colors are settings here: the legend shows the line styles
                 ax.legend(
@@ -572,6 +575,16 @@ def _scale(set_scale, values) -> None:
         set_scale("log")
     else:
         set_scale("symlog", linthresh=min(positive))
+
+
+def _minor_ticks(ax) -> None:
+    """On a log axis, minor ticks at 2 and 5 times each power of ten: matplotlib's eight a decade took a third of
+    the time a figure of a few panels takes to draw."""
+    from matplotlib.ticker import LogLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "log":
+            axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
 
 
 MANY_LINES = 30  # more jobs than this, with repeats of a setting: its mean and spread, not a line per job
@@ -637,6 +650,7 @@ def _curves_figure(sweep_dir: Path, table, swept: list[str]):
         ax.set_title(tag)
         ax.set_xlabel("epoch")
         _scale(ax.set_yscale, list(np.concatenate(values)) if values else [])
+        _minor_ticks(ax)
     if legend:
         handles = [Line2D([], [], color=color) for color in legend.values()]
         fig.legend(handles, list(legend), loc="outside right center", fontsize=7)
