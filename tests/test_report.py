@@ -156,6 +156,7 @@ def test_a_large_stacked_sweep_reads_its_history_files_and_prints_no_tensorboard
 
     import matplotlib
     import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from torch.utils.tensorboard import SummaryWriter
 
     from litlab.report import _curves_figure, _metrics_figure
@@ -178,6 +179,12 @@ def test_a_large_stacked_sweep_reads_its_history_files_and_prints_no_tensorboard
     caplog.set_level(logging.INFO)
     write_report(tmp_path, echo=False)
     assert not [r.getMessage() for r in caplog.records if r.name.startswith("tensorboard")]
+    run = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})  # the report's own run
+    run.Reload()
+    assert run.Tags()["images"] == ["sweep/metrics_vs_optimizer_lr", "sweep/learning_curves"]
+    assert (
+        run.Images("sweep/learning_curves")[0].encoded_image_string == (tmp_path / "learning_curves.png").read_bytes()
+    )
     assert learning_curves(tmp_path / "121")["train/loss"].to_dict()[3] == pytest.approx(np.exp(-3) + 0.01, rel=1e-5)
     assert learning_curves(tmp_path / "7")["val/loss"].to_dict()[0] == pytest.approx(1 + 0.07 + 0.1)
     matplotlib.use("Agg")
