@@ -3,6 +3,7 @@ a line per job and the best setting; train.log with the overrides and final metr
 TensorBoard; early stopping that says so."""
 
 import pandas as pd
+import yaml
 from conftest import QUICK, read_metrics
 
 # Printed by Lightning or TensorBoard, and of no use to a user of litlab.
@@ -63,6 +64,8 @@ def test_each_final_metric_once_in_tensorboard(tmp_path, run_in_process):
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
     names = {info.name.tag for info in experiment.metric_infos}
     assert {"val/loss", "test/loss", "test/acc"} <= names  # the tags already logged: HParams reads their values
+    hparams = yaml.safe_load((tmp_path / "tensorboard" / "hparams.yaml").read_text())
+    assert hparams["data._target_"].endswith("IrisDataModule") and hparams["trainer.max_epochs"] == 2
 
 
 def test_early_stopping_says_why(tmp_path, run_in_process):

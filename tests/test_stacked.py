@@ -70,6 +70,10 @@ def assert_same_tensorboard(single_dir, member_dir, rel: float = 1e-4) -> None:
     """The member's TensorBoard scalars are its single run's: the same tags, at the same steps, the same values."""
     single, member = tensorboard_points(single_dir), tensorboard_points(member_dir)
     assert set(member) == set(single), set(member) ^ set(single)
+    hparams = [
+        (d / "tensorboard" / "hparams.yaml").read_text().replace(str(d), "RUN") for d in (single_dir, member_dir)
+    ]
+    assert hparams[0] == hparams[1] and "optimizer.lr: " in hparams[0]  # the HParams tab's settings, both alike
     for tag, points in single.items():
         assert [step for step, _ in member[tag]] == [step for step, _ in points], tag
         assert [v for _, v in member[tag]] == pytest.approx([v for _, v in points], rel=rel, abs=1e-6), tag

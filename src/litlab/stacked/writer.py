@@ -221,14 +221,12 @@ def _finalize(logger, status: str) -> None:
     if experiment is None:
         logger.finalize("success" if status == "completed" else status)
         return
-    import yaml
+    from litlab.loggers.tensorboard import write_hparams_file
 
     experiment.flush()
     experiment.close()
-    path = Path(logger.log_dir) / logger.NAME_HPARAMS_FILE
-    if status == "completed" and not path.exists():
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        path.write_text(yaml.dump(dict(logger.hparams), Dumper=dumper, sort_keys=False, default_flow_style=False))
+    if status == "completed" and not (Path(logger.log_dir) / logger.NAME_HPARAMS_FILE).exists():
+        write_hparams_file(logger)
 
 
 def _flush(logger) -> None:
