@@ -139,7 +139,7 @@ def test_iris_and_its_splits_are_scikit_learns():
     expected = by_scikit_learn(y, [120, 15, 15], 7)
     for (name, (features, labels)), idx in zip(dm.splits.items(), expected):
         assert torch.equal(features, torch.as_tensor(x[idx], dtype=torch.float32)), name
-        assert torch.equal(labels, torch.as_tensor(y[idx])), name
+        assert torch.equal(labels, torch.as_tensor(y[idx])) and labels.dtype == torch.int64, name
     unequal = np.array([0] * 50 + [1] * 7 + [2] * 43)  # ties and small classes: the random tie-breaks count
     for labels in (y, load_digits().target, unequal):
         for seed in range(8):
