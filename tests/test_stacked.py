@@ -7,6 +7,7 @@ the ModelCheckpoint state and the random generators, so `resume=` continues a me
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -231,6 +232,9 @@ def test_early_stopping_per_member_equals_the_basic_launchers_runs(tmp_path, run
         assert f"({stop_reason(record)})" in printed  # the member's summary line
     for job, record in enumerate(records):  # each member's line names its job: they end in no set order
         assert f"#{job} : {headline(record)}" in printed
+        # Its train.log holds its own line as a single job's does, and none of the other members' lines.
+        own = (tmp_path / "stacked" / str(job) / "train.log").read_text()
+        assert f"- {headline(record)}" in own and " : " not in own
 
     # Without checkpoints a member is tested on its weights as they were when it stopped: its rows stayed so.
     plain = [*grid[:1], "optimizer=sgd,adam,momentum", "seed=1", *grid[3:]]
@@ -669,16 +673,16 @@ def test_a_stacked_training_epoch_reads_nothing_back_from_the_device(make_cfg, t
 def test_the_linear_baseline_is_fitted_once_per_split_of_a_grid_in_job_order(make_cfg, tmp_path, monkeypatch):
     """A grid of learning rates by seeds, in job order (the seeds cycle within each learning rate, more of
     them than baseline.py keeps fits of): one baseline fit per seed's split, and members of one seed get
-    the same baseline scores."""
+    the same baseline scores. The fits run in a forked process (baseline.Ahead): each is counted in a file."""
     from litlab import baseline
     from litlab.stacked.member import Member
     from litlab.stacked.train import _train
 
-    fits = []
-    fit = baseline._fit
+    fit, counts = baseline._fit, tmp_path / "fits"
 
     def counted(*args):
-        fits.append(args[0].shape)
+        with open(counts, "a") as f:
+            f.write(f"{os.getpid()}\n")
         return fit(*args)
 
     monkeypatch.setattr(baseline, "_fit", counted)
@@ -697,7 +701,8 @@ def test_the_linear_baseline_is_fitted_once_per_split_of_a_grid_in_job_order(mak
     for member in members:
         member.close()
     assert all(v is not None for v in values)
-    assert len(fits) == seeds
+    pids = counts.read_text().split()
+    assert len(pids) == seeds and str(os.getpid()) not in pids  # fitted beside the training, once per split
     records = [read_metrics(tmp_path / str(job)) for job in range(len(members))]
     scores = [{k: v for k, v in r.items() if k.startswith("baseline/")} for r in records]
     assert scores[0] and all(scores[seed] == scores[seeds + seed] for seed in range(seeds))

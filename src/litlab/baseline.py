@@ -11,8 +11,10 @@ but the data, stacked members) share one fit, found by a digest of the split ten
 `data.baseline=false` turns it off; image data sets (FashionMNIST) have no baseline.
 """
 
+import contextlib
 import hashlib
 import logging
+import signal
 import time
 import warnings
 
@@ -68,20 +70,108 @@ def fitted_outputs(splits: dict, task: str, num_outputs: int) -> dict[str, torch
     if key in _fits:
         _fits[key] = _fits.pop(key)  # the most recently used goes last
     else:
-        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
-
-        started = time.process_time()
-        # One BLAS thread: on these small problems more threads gain little, and on a busy machine OpenBLAS's
-        # spinning threads took digits' fit from 1 s to 38 s of CPU.
-        with threadpool_limits(limits=1, user_api="blas"):
-            model = _fit(*_arrays(splits["train"]), task)
-        if model is None:
+        outputs = _fit_outputs(*_numpy(splits), task, num_outputs)
+        if outputs is None:
             return None
-        _fits[key] = {split: _outputs(model, splits[split][0], task, num_outputs) for split in ("val", "test")}
+        _fits[key] = {split: torch.from_numpy(output) for split, output in outputs.items()}
         while len(_fits) > CACHED:
             _fits.pop(next(iter(_fits)))
-        log.debug("linear baseline %s fitted in %.2f s (CPU)", type(model).__name__, time.process_time() - started)
     return _fits[key]
+
+
+def _numpy(splits: dict) -> tuple:
+    """The training rows (features, targets) and the val and test features, as scikit-learn takes them."""
+    return _arrays(splits["train"]), {split: _features(splits[split][0]) for split in ("val", "test")}
+
+
+def _fit_outputs(train: tuple, features: dict, task: str, num_outputs: int) -> dict[str, np.ndarray] | None:
+    """The baseline fitted on `train`, and its outputs on each of `features`, float32; numpy alone (no torch:
+    a forked process runs it, and torch's thread pool is not safe to use after a fork)."""
+    from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
+    started = time.process_time()
+    # One BLAS thread: on these small problems more threads gain little, and on a busy machine OpenBLAS's
+    # spinning threads took digits' fit from 1 s to 38 s of CPU.
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = _fit(*train, task)
+    if model is None:
+        return None
+    log.debug("linear baseline %s fitted in %.2f s (CPU)", type(model).__name__, time.process_time() - started)
+    return {split: _outputs(model, x, task, num_outputs) for split, x in features.items()}
+
+
+class Ahead:
+    """The baselines of some data modules fitted in a forked process while other work goes on (a stacked
+    group's training): `collect()` waits for them and keeps them as if they were fitted here, so `scores`
+    finds them. Where a fit did not come back (no fork on this platform, the process died), `scores` fits it
+    here as before."""
+
+    def __init__(self, datamodules: list):
+        import multiprocessing
+
+        todo = {}
+        for datamodule in datamodules:
+            if getattr(datamodule, "baseline", False):
+                splits, task, outputs = datamodule.splits, datamodule.task, datamodule.num_outputs
+                key = _digest(splits, task, outputs)
+                if key not in _fits and key not in todo:
+                    todo[key] = (*_numpy(splits), task, outputs)
+        self.process = self.reader = None
+        if not todo or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        context = multiprocessing.get_context("fork")
+        self.reader, writer = context.Pipe(duplex=False)
+        # Forked: the splits are the parent's, not pickled. It ignores Ctrl-C and SIGTERM as the group's writer
+        # does: the training process decides when to stop, and collects the fits or drops them.
+        with _signals_ignored():
+            self.process = context.Process(target=_fit_all, args=(todo, writer), daemon=True)
+            self.process.start()
+        writer.close()
+
+    def collect(self) -> None:
+        if self.process is None:
+            return
+        try:
+            fits = self.reader.recv()
+            _fits.update({key: {split: torch.from_numpy(a) for split, a in fit.items()} for key, fit in fits.items()})
+        except (EOFError, OSError):  # it died: what is missing is fitted here
+            pass
+        self.reader.close()
+        self.process.join()
+        self.process = None
+
+    def close(self) -> None:
+        """Stop it, its fits unwanted (the group failed or was interrupted). It ignores SIGTERM: killed."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.join()
+            self.reader.close()
+            self.process = None
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    """Ctrl-C, SIGTERM and the preemption signal ignored, in what is started within (forked processes inherit it)."""
+    names = (signal.SIGINT, signal.SIGTERM, *([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else []))
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in names}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _fit_all(todo: dict, connection) -> None:
+    """In the forked process: every fit of `todo` (digest -> _fit_outputs' arguments), sent back in one message
+    as numpy arrays."""
+    logging.disable(logging.CRITICAL)  # the parent says what there is to say when it scores the fits
+    fits = {}
+    for key, arguments in todo.items():
+        outputs = _fit_outputs(*arguments)
+        if outputs is not None:
+            fits[key] = outputs
+    connection.send(fits)
+    connection.close()
 
 
 def _fit(x: np.ndarray, y: np.ndarray, task: str):
@@ -117,17 +207,16 @@ def _search_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def _outputs(model, x: torch.Tensor, task: str, num_outputs: int) -> torch.Tensor:
-    x = _features(x)
+def _outputs(model, x: np.ndarray, task: str, num_outputs: int) -> np.ndarray:
     if task == "regression":
-        return torch.as_tensor(model.predict(x), dtype=torch.float32)
+        return np.asarray(model.predict(x), dtype=np.float32)
     scores = model.decision_function(x)
     if scores.ndim == 1:  # two classes: one score s, whose softmax twin is the logits (0, s)
         scores = np.stack([np.zeros_like(scores), scores], axis=1)
     # A class absent from the training rows gets no probability at all (logit -inf).
     logits = np.full((len(x), num_outputs), -np.inf)
     logits[:, model.classes_.astype(int)] = scores
-    return torch.as_tensor(logits, dtype=torch.float32)
+    return logits.astype(np.float32)
 
 
 def _arrays(split) -> tuple[np.ndarray, np.ndarray]:

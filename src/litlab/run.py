@@ -5,6 +5,7 @@ a `LitlabError` into one line on stderr, and inside a multirun records a failed 
 sweep go on instead of ending it (returning None, which every sweeper accepts, never NaN).
 """
 
+import json
 import logging
 import math
 import os
@@ -177,30 +178,60 @@ def load_data(data_cfg: DictConfig, checkpoint: dict | None = None) -> L.Lightni
     return datamodule
 
 
-def system_for(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """The training system around a fresh network for `datamodule`'s shapes (seeded by the caller)."""
-    network = instantiate(
-        finetune.network_config(cfg.model), in_features=datamodule.num_features, out_features=datamodule.num_outputs
-    )
+def system_for(
+    cfg: DictConfig, datamodule: L.LightningDataModule, made: dict | None = None, config: dict | None = None
+) -> L.LightningModule:
+    """The training system around a fresh network for `datamodule`'s shapes (seeded by the caller).
+
+    A stacked group builds many: `made` is its cache of what is made from equal config nodes (the optimizer
+    and scheduler factories, the network's constructor with its arguments), filled in as it goes; each
+    member still gets a network of its own, drawn from its own seeded random state. `config`: `cfg`
+    resolved into a container, when the caller has it already.
+    """
+    config = OmegaConf.to_container(cfg, resolve=True) if config is None else config
+    shapes = {"in_features": datamodule.num_features, "out_features": datamodule.num_outputs}
+    if made is None or any(isinstance(v, dict) and "_target_" in v for v in config["model"].values()):
+        network = instantiate(finetune.network_config(cfg.model), **shapes)  # a nested object is each network's own
+    else:
+        constructor = _made(
+            made,
+            ("model", config["model"], shapes),
+            lambda: instantiate(finetune.network_config(cfg.model), **shapes, _partial_=True),
+        )
+        network = constructor()
     finetune.prepare(network, cfg.get("init_from"), cfg.model.get("freeze"))
     task_args = (
         {"num_classes": datamodule.num_outputs}
         if datamodule.task == "classification"
         else {"true_params": datamodule.true_params, "target_scaling": datamodule.target_scaling}
     )
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    scheduler = (
+        _made(made, ("scheduler", config.get("scheduler")), lambda: instantiate(cfg.scheduler))
+        if cfg.get("scheduler")
+        else None
+    )
     system = SYSTEMS[datamodule.task](
         network,
-        instantiate(cfg.optimizer),
+        _made(made, ("optimizer", config["optimizer"]), lambda: instantiate(cfg.optimizer)),
         scheduler=scheduler,
         l1=cfg.regularization.l1,
         l2=cfg.regularization.l2,
         l2_impl=cfg.regularization.get("impl", "torch"),
         log_step_metrics=cfg.get("log_step_metrics", False),
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=config,
         **task_args,
     )
     return system
+
+
+def _made(made: dict | None, key: tuple, make):
+    """`make()`, or what it made before for an equal `key` (a tuple of plain values) when `made` caches."""
+    if made is None:
+        return make()
+    key = json.dumps(key, sort_keys=True, default=str)
+    if key not in made:
+        made[key] = make()
+    return made[key]
 
 
 def _starting_checkpoint(cfg: DictConfig) -> dict | None:

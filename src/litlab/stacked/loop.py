@@ -23,6 +23,7 @@ as in its single run); what does is a member's files.
 """
 
 import itertools
+import json
 import logging
 import signal
 import time
@@ -46,6 +47,7 @@ from litlab.stacked.history import LR, History
 from litlab.stacked.member import Member
 from litlab.stacked.network import StackedDropout, StackedLinear
 from litlab.stacked.optimizers import Block, form_blocks, steppers
+from litlab.stacked.phases import phase
 from litlab.stacked.progress import Position
 from litlab.stacked.snapshot import Best, HostState, moment
 from litlab.stacked.system import StackedSystem
@@ -81,28 +83,44 @@ def fabric_for(cfg, precision: bool = True) -> L.Fabric:
     return fabric
 
 
-def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:
-    """Each member's data and system exactly as `litlab.run.build_system` makes them, on Fabric's device; the
-    members that built.
+def load(members: list[Member]) -> list[Member]:
+    """Each member's data module, loaded as `litlab.run.build_system` loads it; the members that loaded.
 
-    Members with the same seed and data config share one data module (the same splits): the random state
-    its loading left behind is restored instead, so every network starts from its single run's weights.
+    Members with the same seed and data config share one data module (the same splits). Each member keeps the
+    random state its seed and loading left behind (`after_data`): `build` makes its network from there.
     """
-    device = fabric.device
     loaded: dict[tuple, tuple] = {}
+    ready = []
+    for member in members:
+        cfg = member.cfg
+        try:
+            member.config = OmegaConf.to_container(cfg, resolve=True)  # its system's hyperparameters
+            key = (cfg.seed, json.dumps(member.config["data"], sort_keys=True, default=str))
+            if key not in loaded:
+                L.seed_everything(cfg.seed, workers=True, verbose=False)
+                loaded[key] = (load_data(cfg.data), rng_states())
+            member.datamodule, member.after_data = loaded[key]
+        except Exception as error:  # a bad value the config checks could not see: this job fails alone
+            log.error("job %d failed: %s", member.job, error)
+            member.fail("failed", error=str(error))
+            continue
+        ready.append(member)
+    return ready
+
+
+def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:
+    """Each loaded member's system exactly as `litlab.run.build_system` makes it, on Fabric's device; the
+    members that built. Its network starts from its single run's weights: it is made from the random state
+    its seed and data loading left behind (`load`)."""
+    device = fabric.device
+    made: dict = {}  # what members with equal config nodes share: optimizer factories, network constructors
     built, generators = [], []
     for member in members:
         cfg = member.cfg
         try:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
-            key = (cfg.seed, OmegaConf.to_yaml(cfg.data, resolve=True))
-            if key in loaded:
-                member.datamodule, states = loaded[key]
-                set_rng_states(states)
-            else:
-                member.datamodule = load_data(cfg.data)
-                loaded[key] = (member.datamodule, rng_states())
-            member.system = fabric.to_device(system_for(cfg, member.datamodule))
+            set_rng_states(member.after_data)
+            member.system = fabric.to_device(system_for(cfg, member.datamodule, made, member.config))
         except Exception as error:  # a bad value the config checks could not see: this job fails alone
             log.error("job %d failed: %s", member.job, error)
             member.fail("failed", error=str(error))
@@ -250,6 +268,7 @@ class StackedLoop:
         self.written_at = time.monotonic()
         self.moving = _moving_generators(stacked, n)  # members whose dropout masks move their generator
         self.writer: Writer | None = None
+        self.baselines: baseline.Ahead | None = None  # the members' baselines, fitted while they train
         self._best_host = None
         self.bar = GroupProgress(self.max_epochs, n, self.samples, enabled=self.show_bar)
 
@@ -624,16 +643,17 @@ class StackedLoop:
         return values
 
     def _baseline_scores(self, members: list[int]) -> dict[int, dict[str, float]]:
-        """Each member's linear baseline scores (litlab/baseline.py), fitted once per split the members share.
-
-        baseline.py keeps its last few fits; a sweep's members come in job order, where the seeds (the
-        splits) cycle within each learning rate, so they are scored a data module at a time: every member
-        of one is served by its fit before the next split is fitted.
-        """
-        return {
-            m: baseline.scores(self.members[m].datamodule, self.members[m].system)
-            for m in sorted(members, key=lambda m: self.source[m])
-        }
+        """Each member's linear baseline scores (litlab/baseline.py), fitted and scored once per data module the
+        members share (the members of a group share their loss and scores: StackedSystem). The fits were started
+        in the background when the group began (`baselines`, baseline.Ahead); they are waited for here."""
+        if self.baselines is not None:
+            with phase("baselines"):  # waiting for the fits (the test phase includes it)
+                self.baselines.collect()
+        by_source = {}
+        for m in members:
+            if self.source[m] not in by_source:
+                by_source[self.source[m]] = baseline.scores(self.members[m].datamodule, self.members[m].system)
+        return {m: by_source[self.source[m]] for m in members}
 
     def _grid_predictions(self) -> torch.Tensor | None:
         """The predicted class of the first test images, per member (N, k): what PredictionGrid shows."""

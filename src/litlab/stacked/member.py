@@ -29,6 +29,7 @@ from litlab.stacked.optimizers import Block
 from litlab.stacked.snapshot import HostState, Moment
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's job log format
+CONSOLE = logging.getLogger("litlab.job")  # the parent of the members' own loggers: the console, no train.log
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Member:
     index: int = 0  # its index along the stack's member dimension
     generator: torch.Generator = None  # its dropout masks' random stream
     rng: dict | None = None  # Python's, NumPy's and torch's generator states after it was built (Resumable)
+    config: dict | None = None  # its config resolved to a container: its system's hyperparameters
+    after_data: dict | None = None  # the generator states its seed and data loading left behind
     weights: list = field(default_factory=list)  # its state_dict: (key, index of the stacked parameter, or a tensor)
     status: str = (
         "running"  # running, stopped (early: its test comes at the end), completed, diverged, failed, interrupted
@@ -187,9 +190,10 @@ class Member:
         value = optimized_value(self.cfg, metrics)
         # train.log gets the line a multirun's job writes. On the console the members of a group end together,
         # in no set order, so the line names its job as Hydra names each job of a basic sweep ("#3 : ...").
+        # It goes through a logger outside `litlab.stacked`, whose handlers are every member's train.log.
         line = summary_line(record)
         self.log_file.handle(logging.makeLogRecord({"name": self.log.name, "levelname": "INFO", "msg": line}))
-        logging.getLogger("litlab.stacked").info("#%d : %s", self.job, line)
+        CONSOLE.info("#%d : %s", self.job, line)
         return record, (value if value is None or math.isfinite(value) else None)
 
     def fail(self, status: str, **record) -> None:

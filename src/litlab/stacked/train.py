@@ -4,8 +4,9 @@ import logging
 
 from omegaconf import DictConfig, OmegaConf
 
+from litlab import baseline
 from litlab.errors import LitlabError
-from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for
+from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for, load
 from litlab.stacked.member import Member
 from litlab.stacked.phases import phase
 from litlab.stacked.resume import restore
@@ -58,16 +59,20 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
             member.fail("failed", error=str(error))
         return [None] * len(members)
     fabric.launch()
-    with phase("build", len(members)):
-        built, generators = build(members, fabric)
     values = {m.job: None for m in members}
-    if not built:
-        return list(values.values())
-    # Members that step alike side by side in the stack: they form one block (one optimizer step) each.
-    order = sorted(range(len(built)), key=lambda i: _stepping(built[i].cfg))
-    built, generators = [built[i] for i in order], [generators[i] for i in order]
-    writer = None
+    writer = baselines = None
     try:
+        with phase("build", len(members)):
+            loaded = load(members)
+            # The linear baselines of the members' splits are fitted in a forked process while the group
+            # builds and trains (test uses them).
+            baselines = baseline.Ahead([m.datamodule for m in loaded])
+            built, generators = build(loaded, fabric)
+        if not built:
+            return list(values.values())
+        # Members that step alike side by side in the stack: they form one block (one optimizer step) each.
+        order = sorted(range(len(built)), key=lambda i: _stepping(built[i].cfg))
+        built, generators = [built[i] for i in order], [generators[i] for i in order]
         stacked = StackedSystem([m.system for m in built], generators, built[0].datamodule.task)
         blocks = attach_optimizers(built, stacked)
         loop = StackedLoop(built, stacked, blocks, fabric)
@@ -76,6 +81,7 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
                 restore(loop)
         # Forked once the members are built: the writer's processes hold them as they are now.
         loop.writer = writer = Writer(built)
+        loop.baselines = baselines
         with phase("train", len(built)):
             loop.fit()
         with phase("test", len(built)):
@@ -83,10 +89,12 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
                 values[member.job] = value
     except Exception as error:  # a failure of the whole group: every member that was still going says so
         log.exception("stacked group failed: %s", error)
-        for member in built:
+        for member in members:
             if member.status in ("running", "completed"):
                 member.fail("failed", error=str(error))
     finally:
+        if baselines is not None:  # not collected: the group failed or stopped before its test
+            baselines.close()
         if writer is not None:  # also on Ctrl-C and SIGTERM: every file sent is written before the exit
             writer.close()
     return list(values.values())

@@ -91,9 +91,11 @@ class Writer:
         # parent's handlers come back.
         previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)}
         try:
-            for _ in range(count):
+            for number in range(count):
                 tasks = context.Queue()
-                worker = context.Process(target=_work, args=(tasks, self.errors, members, os.getpid()), daemon=True)
+                share = list(range(number, len(members), count))  # the members `send` gives it
+                args = (tasks, self.errors, members, os.getpid(), share)
+                worker = context.Process(target=_work, args=args, daemon=True)
                 worker.start()
                 self.workers.append(worker)
                 self.queues.append(tasks)
@@ -126,13 +128,22 @@ class Writer:
             log.error("job %d: its files could not all be written: %s", job, message)
 
 
-def _work(tasks, errors, members: list, parent: int) -> None:
+def _work(tasks, errors, members: list, parent: int, share: list[int]) -> None:
     torch.set_num_threads(1)
     files = _Files(members)
+    # While nothing is sent (the group trains), it makes its members' event files, as their single runs' loggers
+    # make them when training starts: the members' writes at the end of the group wait less.
+    unopened = list(share)
     while True:
         try:
-            item = tasks.get(timeout=1.0)
+            item = tasks.get_nowait() if unopened else tasks.get(timeout=1.0)
         except queue.Empty:
+            if unopened:
+                try:
+                    files.open(unopened.pop(0))
+                except Exception:  # made again by the member's first write, which reports what is wrong
+                    pass
+                continue
             if os.getppid() != parent:  # the training process is gone: nothing more will come
                 break
             continue
@@ -154,6 +165,11 @@ class _Files:
         self.rows: dict[int, np.ndarray] = {}  # member -> its history rows so far
         self.event_files: dict[int, list] = {}  # member -> an EventFile (None: not TensorBoard) per logger
 
+    def open(self, m: int) -> None:
+        """Member m's event files (one per TensorBoard logger), unless they are made already."""
+        if m not in self.event_files:
+            self.event_files[m] = [EventFile.of(logger) for logger in self.members[m].loggers]
+
     def _history(self, member, names: list[str], rows: np.ndarray) -> None:
         """Rows appended to history.csv; history.npy rewritten with all of them (what the sweep report reads:
         a thousandth of the time of parsing the CSV)."""
@@ -174,8 +190,7 @@ class _Files:
         from litlab.record import log_hparams, write_metrics
 
         member = self.members[task.member]
-        if task.member not in self.event_files:  # made before anything else, as its single run's logger makes it
-            self.event_files[task.member] = [EventFile.of(logger) for logger in member.loggers]
+        self.open(task.member)  # made before anything else, as its single run's logger makes it
         for path, checkpoint in task.checkpoints:
             contents = checkpoint
             contents["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
