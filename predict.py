@@ -15,10 +15,12 @@ from litlab.cli import bad_input_exits, entry_point
 @entry_point("predict")
 def main(cfg: DictConfig) -> None:
     from litlab.config.checks import check_config
+    from litlab.startup import collector_paused
 
     with bad_input_exits():  # inside the task, so Hydra does not print "Error executing job..." first
-        check_config(cfg)
-        from litlab.predict import predict  # imported here so that --help and config errors stay fast
+        with collector_paused():  # the checks and the import load torch and Lightning
+            check_config(cfg)
+            from litlab.predict import predict  # imported here so that --help stays fast
 
         predict(cfg)
 

@@ -15,13 +15,15 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     from litlab.config.checks import check_run
+    from litlab.startup import collector_paused
 
-    if HydraConfig.get().mode == RunMode.RUN:
-        # A bad value fails in a second, before Lightning loads (a sweep job: in build()). Caught here, not
-        # by entry_point's wrapper: an error leaving the task makes Hydra print "Error executing job..." first.
-        with bad_input_exits():
-            check_run(cfg)
-    from litlab.run import main as run  # imported here so that --help and config errors stay fast
+    with collector_paused():  # the checks import the data module's class, and with it torch and Lightning
+        if HydraConfig.get().mode == RunMode.RUN:
+            # A bad value fails before training starts (a sweep job: in build()). Caught here, not by
+            # entry_point's wrapper: an error leaving the task makes Hydra print "Error executing job..." first.
+            with bad_input_exits():
+                check_run(cfg)
+        from litlab.run import main as run  # imported here so that --help stays fast
 
     return run(cfg)
 

@@ -1,10 +1,10 @@
 """The sweep report's time on a large sweep folder, made up: `python scripts/bench_report.py --jobs 1000`.
 
 Writes a synthetic multirun folder of JOBS stacked jobs (`optimizer.lr` x `seed`, as a stacked sweep leaves
-them: .hydra/overrides.yaml, metrics.json, history.csv and history.npy with EPOCHS epochs; the first 20 also a
-TensorBoard event file, which the report must not need to read), then times `write_report` on it in this
-process (tables and figures; the libraries imported first, as in a sweep's process) and prints the figures
-as JSON (also written with --json).
+them: .hydra/overrides.yaml, metrics.json with an Iris member's metrics, history.csv and history.npy with
+EPOCHS epochs; the first 20 also a TensorBoard event file, which the report must not need to read), then
+times `write_report` on it in this process (tables and figures; the libraries imported first, as in a
+sweep's process) and prints the figures as JSON (also written with --json).
 """
 
 import argparse
@@ -37,7 +37,11 @@ def make_sweep(folder: Path, jobs: int, epochs: int, lrs: int = 40) -> Path:
         (path / "history.csv").write_text("epoch,train/loss,val/loss\n" + "".join(rows))
         table = np.array([[float(v) for v in row.split(",")] for row in rows])
         np.save(path / "history.npy", np.rec.fromarrays(table.T, names=["epoch", "train/loss", "val/loss"]))
+        # The final metrics an Iris member's metrics.json holds: three panels in metrics_vs_optimizer_lr.png.
         metrics = {"status": "completed", "epochs": epochs, "train/loss": train, "val/loss": val, "test/loss": val}
+        metrics.update({f"{stage}/acc": 1 - val / 1.2 for stage in ("train", "val", "test")})
+        metrics.update({"baseline/val/acc": 0.9, "baseline/val/loss": 0.2, "baseline/test/acc": 0.9})
+        metrics.update({"baseline/test/loss": 0.2 + 0.01 * seed, "params/weight_norm": 2 + lr})
         (path / "metrics.json").write_text(json.dumps(metrics))
         if job < 20:  # event files beside them, as the writer leaves them (a few: writing them takes long)
             writer = SummaryWriter(str(path / "tensorboard"))

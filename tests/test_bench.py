@@ -5,7 +5,7 @@ import json
 import math
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, needs_fashion
 
 
 @pytest.fixture(autouse=True)
@@ -64,12 +64,24 @@ def test_trainer_overhead_measures_three_paths_and_the_ceiling_of_a_bench_run(tm
     assert ceiling["ratio_vs_loop_at_most"] == pytest.approx(2560 / (2000 + result["overhead_us"]["trainer_automatic"]))
 
 
-@pytest.mark.parametrize("script", ["handwritten_iris_optimizers", "handwritten_polynomial_overfit"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "handwritten_iris_optimizers",
+        "handwritten_polynomial_overfit",
+        pytest.param("handwritten_fashion_mnist", marks=needs_fashion),
+    ],
+)
 def test_hand_written_scripts_train_what_the_experiment_trains(script, tmp_path):
-    """The reference scripts are the same runs: Iris reaches the experiment's accuracy, d2l's weights come back."""
+    """The reference scripts are the same runs: Iris reaches the experiment's accuracy, d2l's weights come back,
+    FashionMNIST's MLP passes 80% after one epoch."""
     spec = importlib.util.spec_from_file_location(script, ROOT / "scripts" / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    if script == "handwritten_fashion_mnist":
+        result = module.main([f"--data-dir={ROOT / 'data'}", "--epochs=1", f"--out={tmp_path}"])
+        assert result["test/acc"] > 0.8 and (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
+        return
     result = module.main([f"--out={tmp_path}"])
     if script == "handwritten_iris_optimizers":
         assert result["val/acc"] >= 0.9 and result["test/acc"] >= 0.9

@@ -103,6 +103,57 @@ def test_polynomial_data_is_d2ls(make_cfg):
     )  # noise 0: exactly the polynomial
 
 
+def test_iris_and_its_splits_are_scikit_learns():
+    """Iris is read, and split, without importing scikit-learn (half a second of start-up), as scikit-learn would."""
+    import builtins
+    from unittest import mock
+
+    import numpy as np
+    from sklearn.datasets import load_digits, load_iris
+    from sklearn.model_selection import train_test_split
+
+    from litlab.data.base import stratified_split
+    from litlab.data.iris import IrisDataModule
+
+    imported, real_import = [], builtins.__import__
+
+    def spy(name, *args, **kwargs):
+        imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    dm = IrisDataModule(sizes=[120, 15, 15], seed=7, normalize="none")
+    with mock.patch("builtins.__import__", spy):
+        dm.setup()
+    assert imported and not [name for name in imported if name.startswith("sklearn")]
+    x, y = load_iris(return_X_y=True)
+
+    def by_scikit_learn(y, sizes, seed):
+        rest, parts = np.arange(len(y)), []
+        for i, size in enumerate(sizes):
+            if size == len(rest):
+                return [*parts, rest]
+            take, rest = train_test_split(rest, train_size=size, stratify=y[rest], random_state=seed + i)
+            parts.append(take)
+        return parts
+
+    expected = by_scikit_learn(y, [120, 15, 15], 7)
+    for (name, (features, labels)), idx in zip(dm.splits.items(), expected):
+        assert torch.equal(features, torch.as_tensor(x[idx], dtype=torch.float32)), name
+        assert torch.equal(labels, torch.as_tensor(y[idx])) and labels.dtype == torch.int64, name
+    unequal = np.array([0] * 50 + [1] * 7 + [2] * 43)  # ties and small classes: the random tie-breaks count
+    for labels in (y, load_digits().target, unequal):
+        for seed in range(8):
+            for sizes in ([60, 20, 20], [30, 35], [10, 10, 10], [len(labels) - 20, 10, 10]):
+                try:
+                    theirs = by_scikit_learn(labels, sizes, seed)
+                except ValueError:  # too few of a class left for the last parts: refused in one line here
+                    with pytest.raises(LitlabError, match="every class"):
+                        stratified_split(labels, sizes, seed)
+                    continue
+                ours = stratified_split(labels, sizes, seed)
+                assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True)), (sizes, seed)
+
+
 def test_csv_classes_and_stratified_split(iris_csv):
     dm = CSVDataModule(path=str(iris_csv), target="species", split=[0.6, 0.2, 0.2])
     dm.setup()

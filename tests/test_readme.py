@@ -316,8 +316,18 @@ def _small_run_bench(argv: list[str], result, new: set[Path], clone: Path) -> No
     assert "bare Trainer" in printed
 
 
+def _full_run_bench(argv: list[str], result, new: set[Path], clone: Path) -> None:
+    """bench.py --full-run: the whole default run against the hand-written script of the same run, both processes."""
+    record = json.loads((clone / argv[argv.index("--json") + 1]).read_text())
+    full = record["full_run"]
+    assert full["litlab_s"] == record["default_run_s"] > 0 and full["handwritten_s"] > 0
+    assert full["ratio"] == full["litlab_s"] / full["handwritten_s"]
+    assert "scripts/handwritten_fashion_mnist.py" in result.stdout, result.stdout[-2000:]
+
+
 CHECKS = [
     (r"accelerator=ddp_spawn", _ddp_spawn_sweep),
     (r"hydra/launcher=submitit_local", _submitit_local_sweep),
     (r"scripts/bench\.py --small-run", _small_run_bench),
+    (r"scripts/bench\.py .*--full-run", _full_run_bench),
 ]

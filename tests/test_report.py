@@ -156,15 +156,17 @@ def test_a_large_stacked_sweep_reads_its_history_files_and_prints_no_tensorboard
 
     import matplotlib
     import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from torch.utils.tensorboard import SummaryWriter
 
-    from litlab.report import _curves_figure
+    from litlab.report import _curves_figure, _metrics_figure
 
     epochs = np.arange(20.0)
     for num in range(123):
         lr, seed = 10 ** (-3 + num // 10 / 4), num % 10
-        folder = job(tmp_path, num, [f"optimizer.lr={lr:.4g}", f"seed={seed}"], {"status": "completed", "epochs": 20})
         loss = np.exp(-lr * epochs) + 0.01 * seed
+        metrics = {"status": "completed", "epochs": 20, "train/loss": float(loss[-1])}
+        folder = job(tmp_path, num, [f"optimizer.lr={lr:.4g}", f"seed={seed}"], metrics)
         if num < 120:
             table = np.rec.fromarrays([epochs, loss, loss + 0.1], names=["epoch", "train/loss", "val/loss"])
             np.save(folder / "history.npy", table)
@@ -177,10 +179,26 @@ def test_a_large_stacked_sweep_reads_its_history_files_and_prints_no_tensorboard
     caplog.set_level(logging.INFO)
     write_report(tmp_path, echo=False)
     assert not [r.getMessage() for r in caplog.records if r.name.startswith("tensorboard")]
+    run = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})  # the report's own run
+    run.Reload()
+    assert run.Tags()["images"] == ["sweep/metrics_vs_optimizer_lr", "sweep/learning_curves"]
+    assert (
+        run.Images("sweep/learning_curves")[0].encoded_image_string == (tmp_path / "learning_curves.png").read_bytes()
+    )
     assert learning_curves(tmp_path / "121")["train/loss"].to_dict()[3] == pytest.approx(np.exp(-3) + 0.01, rel=1e-5)
     assert learning_curves(tmp_path / "7")["val/loss"].to_dict()[0] == pytest.approx(1 + 0.07 + 0.1)
     matplotlib.use("Agg")
     table, swept = load_runs(tmp_path)
     figure = _curves_figure(tmp_path, table, swept)
     assert "mean and min-max band over seed" in figure._suptitle.get_text()
-    assert len(figure.axes[0].lines) == 13  # one mean line per learning rate
+    bands, means = figure.axes[0].collections  # one band and one mean line per learning rate
+    assert len(bands.get_paths()) == 13 and len(means.get_segments()) == 13
+    assert [text.get_text() for text in figure.legends[0].get_texts()][:2] == [
+        "optimizer.lr=0.001",
+        "optimizer.lr=0.001778",
+    ]
+    # The final losses against the learning rate: the axes span the points drawn (log x: 1e-3 .. 1).
+    ax = _metrics_figure(table, swept, "optimizer.lr").axes[0]
+    (left, right), (bottom, top) = ax.get_xlim(), ax.get_ylim()
+    assert ax.get_xscale() == "log" and left < 1e-3 and 1 < right < 10
+    assert bottom < table["train/loss"].min() and table["train/loss"].max() < top < 10

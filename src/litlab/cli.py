@@ -13,9 +13,11 @@ file) prints as `error: ...`. All exit with status 2.
 Only the reporting changes: `--help`, `-m`, `--cfg job` and every other Hydra flag work as before.
 """
 
+import atexit
 import contextlib
 import difflib
 import functools
+import gc
 import os
 import re
 import sys
@@ -43,6 +45,11 @@ def entry_point(config_name: str) -> Callable[[Callable], Callable[[], Any]]:
 
         @functools.wraps(task)
         def main() -> Any:
+            # When the process ends, Python collects garbage over every object still alive (torch's and
+            # Lightning's modules: a second or two) before it frees them. Frozen objects are left out of that
+            # collection; they are still freed, and files and writers are closed by the code that opened them.
+            atexit.unregister(gc.freeze)  # once, however often main() runs in one process
+            atexit.register(gc.freeze)
             register_schemas()
             with bad_input_exits():
                 sys.argv[1:] = resume_arguments(sys.argv[1:])

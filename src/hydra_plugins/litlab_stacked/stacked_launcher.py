@@ -74,6 +74,10 @@ class StackedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from litlab.stacked.launch import launch
+        from litlab.startup import collector_paused
+
+        with collector_paused():  # torch, Lightning and what training a group imports
+            from litlab.stacked.launch import launch
+            from litlab.stacked.train import train_group  # noqa: F401
 
         return launch(self, job_overrides, initial_job_idx)

@@ -147,16 +147,18 @@ def split_indices(n: int, sizes: list[int], seed: int) -> list[torch.Tensor]:
 
 
 def stratified_split(y, sizes: list[int], seed: int) -> list:
-    """Index arrays of the given sizes, each with the class proportions of `y` (scikit-learn does the work)."""
+    """Index arrays of the given sizes, each with the class proportions of `y` (see stratified.py)."""
     import numpy as np
-    from sklearn.model_selection import train_test_split
+
+    from litlab.data.stratified import stratified_take
 
     _check_sizes(sizes, len(y))
+    y = np.asarray(y)
     rest, parts = np.arange(len(y)), []
     for i, size in enumerate(sizes):
         if size == len(rest):  # the last part takes what is left
             parts.append(rest)
             break
-        take, rest = train_test_split(rest, train_size=size, stratify=y[rest], random_state=seed + i)
+        take, rest = stratified_take(rest, y[rest], size, seed + i)
         parts.append(take)
     return parts

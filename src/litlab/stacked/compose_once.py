@@ -26,6 +26,7 @@ job's config without the Hydra node.
 """
 
 import copy
+import functools
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class Shape:
     config_text: dict[str, str]  # the YAML of each top-level key of `task`, in order
     hydra_text: list[str | tuple[str, str]]  # hydra.yaml's text in pieces; (child, field): a per-job field
     checked: bool = False  # a derived job was compared with Hydra's full composition
+    # The YAML of a top-level key with value overrides applied, by (key, those overrides): the jobs of a grid
+    # share them (`optimizer` with `optimizer.lr=0.1`), so each is written once.
+    key_texts: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class ReusingConfigLoader(ConfigLoader):
     def __init__(self, loader: ConfigLoader):
         self.loader = loader
         self.parser = OverridesParser.create()
+        self.parsed: dict[str, Override] = {}  # an override string parsed once: the jobs of a sweep share them
         self.shapes: dict[tuple, Shape | None] = {}  # None: the shape is composed in full for every job
         self.kept: dict[tuple, list[JobConfig]] = {}
         self.groups: dict[str, bool] = {}
@@ -137,7 +142,7 @@ class ReusingConfigLoader(ConfigLoader):
         """The overrides that choose the shape, the value overrides applied to it, and all of them parsed (None:
         compose in full)."""
         try:
-            parsed = self.parser.parse_overrides(list(overrides))
+            parsed = [self._parse(text) for text in overrides]
         except Exception:
             return None
         shape, values = [], []
@@ -147,6 +152,12 @@ class ReusingConfigLoader(ConfigLoader):
             else:
                 shape.append(override.input_line)
         return shape, values, parsed
+
+    def _parse(self, text: str) -> Override:
+        """Hydra's parse of one override (it parses a list one string at a time)."""
+        if text not in self.parsed:
+            self.parsed[text] = self.parser.parse_overrides([text])[0]
+        return self.parsed[text]
 
     def _is_value(self, override: Override) -> bool:
         """A plain `key=value` on a config key, which Hydra applies after composing."""
@@ -264,10 +275,19 @@ def _container(cfg: DictConfig) -> dict:
 
 
 def config_yaml(job: JobConfig) -> str:
-    """`.hydra/config.yaml`: the shape's text, with the top-level keys that value overrides touch written anew."""
-    changed = list(dict.fromkeys(o.key_or_group.split(".", 1)[0] for o in job.values))
-    tree = _container(OmegaConf.masked_copy(job.task, changed)) if changed else {}
-    return "".join(_dump({key: tree[key]}) if key in tree else text for key, text in job.shape.config_text.items())
+    """`.hydra/config.yaml`: the shape's text, with the top-level keys that value overrides touch written anew
+    (or as another job with the same overrides of that key had them written)."""
+    touched: dict[str, tuple[str, ...]] = {}  # top-level key -> the overrides under it, in order
+    for override in job.values:
+        key = override.key_or_group.split(".", 1)[0]
+        touched[key] = (*touched.get(key, ()), override.input_line)
+    texts = job.shape.key_texts
+    missing = [key for key, lines in touched.items() if (key, lines) not in texts]
+    if missing:
+        tree = _container(OmegaConf.masked_copy(job.task, missing))
+        for key in missing:
+            texts[key, touched[key]] = _dump({key: tree[key]}) if key in tree else job.shape.config_text.get(key, "")
+    return "".join(texts[key, touched[key]] if key in touched else text for key, text in job.shape.config_text.items())
 
 
 def hydra_yaml(hydra: dict, shape: Shape) -> str:
@@ -279,7 +299,14 @@ def hydra_yaml(hydra: dict, shape: Shape) -> str:
 
 
 def overrides_yaml(hydra: dict) -> str:
-    return _dump(hydra["overrides"]["task"])
+    """`.hydra/overrides.yaml`: the task overrides as a YAML list, each item's line written once."""
+    task = hydra["overrides"]["task"]
+    return "".join(_top_item_yaml(item) for item in task) if task else _dump(task)
+
+
+@functools.lru_cache(maxsize=4096)
+def _top_item_yaml(item: str) -> str:
+    return _dump([item])
 
 
 def _hydra_pieces(hydra: dict) -> list[str | tuple[str, str]]:
@@ -296,8 +323,18 @@ def _hydra_pieces(hydra: dict) -> list[str | tuple[str, str]]:
 
 
 def _hydra_field_yaml(child: str, name: str, value: Any) -> str:
-    """The lines of `hydra.<child>.<name>`, written at their own depth (the line width depends on it)."""
+    """The lines of `hydra.<child>.<name>`, written at their own depth (the line width depends on it).
+
+    A list of strings (`overrides.task`) is its items' lines one after another under `name:`, each item's
+    written once for all the jobs that share it."""
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return f"    {name}:\n" + "".join(_list_item_yaml(child, name, item) for item in value)
     return _dump({"hydra": {child: {name: value}}}).split("\n", 2)[2]
+
+
+@functools.lru_cache(maxsize=4096)
+def _list_item_yaml(child: str, name: str, item: str) -> str:
+    return _dump({"hydra": {child: {name: [item]}}}).split("\n", 3)[3]
 
 
 def _same_as_hydra(job: JobConfig, hydra: DictConfig) -> bool:
