@@ -73,3 +73,25 @@ def test_step_logging_adds_step_values_and_keeps_the_epoch_metrics(make_cfg, tmp
     assert all(
         stepped[k] == pytest.approx(plain[k], rel=1e-6) for k in plain if k.startswith(("train/", "val/", "test/"))
     )
+
+
+@pytest.mark.parametrize("experiment", ["iris_optimizers", "linear_regression"])
+def test_a_system_built_without_metrics_saves_what_the_full_one_saves(make_cfg, experiment):
+    """`metrics=False` (the stacked engine's members) leaves out the torchmetrics objects only: the same
+    hyperparameters, state_dict keys and initial weights from the same seed, so its checkpoints are the full one's."""
+    import lightning as L
+
+    from litlab.run import load_data, system_for
+
+    cfg = make_cfg(f"experiment={experiment}")
+    datamodule = load_data(cfg.data)
+    systems = []
+    for metrics in (True, False):
+        L.seed_everything(0, verbose=False)
+        systems.append(system_for(cfg, datamodule, metrics=metrics))
+    full, lean = systems
+    assert hasattr(full, "scores") and not hasattr(lean, "scores")
+    assert dict(lean.hparams) == dict(full.hparams) and "metrics" not in full.hparams
+    assert list(lean.state_dict()) == list(full.state_dict())
+    for key, value in full.state_dict().items():
+        assert torch.equal(lean.state_dict()[key], value), key

@@ -53,9 +53,12 @@ def assert_same_metrics(basic_dir, stacked_dir, jobs: int, rel: float = 1e-4) ->
         assert_same_tensorboard(basic_dir / job, stacked_dir / job, rel)
 
 
-def tensorboard_points(run_dir) -> dict:
-    """{tag: [(step, value), ...]} of the scalars in a run's TensorBoard events, in step order."""
+def tensorboard_points(run_dir) -> tuple[dict, dict]:
+    """{tag: [(step, value), ...]} of the scalars in a run's TensorBoard events, in step order; and its HParams tab:
+    {tag: the plugin's data as a dict}, the run folder's path written RUN."""
+    from google.protobuf.json_format import MessageToDict
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
     events = EventMultiplexer()
     events.AddRunsFromDirectory(str(run_dir / "tensorboard"))
@@ -64,17 +67,24 @@ def tensorboard_points(run_dir) -> dict:
     for run, tags in events.Runs().items():
         for tag in tags["scalars"]:
             points.setdefault(tag, []).extend((e.step, e.value) for e in events.Scalars(run, tag))
-    return {tag: sorted(values) for tag, values in points.items()}
+    hparams = {
+        tag: json.loads(json.dumps(MessageToDict(HParamsPluginData.FromString(content))).replace(str(run_dir), "RUN"))
+        for tags in events.PluginRunToTagToContent("hparams").values()
+        for tag, content in tags.items()
+    }
+    return {tag: sorted(values) for tag, values in points.items()}, hparams
 
 
 def assert_same_tensorboard(single_dir, member_dir, rel: float = 1e-4) -> None:
-    """The member's TensorBoard scalars are its single run's: the same tags, at the same steps, the same values."""
-    single, member = tensorboard_points(single_dir), tensorboard_points(member_dir)
+    """The member's TensorBoard scalars are its single run's: the same tags, at the same steps, the same values;
+    and so is its HParams tab (its settings and the names of its metrics)."""
+    (single, single_hparams), (member, member_hparams) = tensorboard_points(single_dir), tensorboard_points(member_dir)
     assert set(member) == set(single), set(member) ^ set(single)
     hparams = [
         (d / "tensorboard" / "hparams.yaml").read_text().replace(str(d), "RUN") for d in (single_dir, member_dir)
     ]
     assert hparams[0] == hparams[1] and "optimizer.lr: " in hparams[0]  # the HParams tab's settings, both alike
+    assert len(single_hparams) == 3 and member_hparams == single_hparams  # experiment, session start and end
     for tag, points in single.items():
         assert [step for step, _ in member[tag]] == [step for step, _ in points], tag
         assert [v for _, v in member[tag]] == pytest.approx([v for _, v in points], rel=rel, abs=1e-6), tag
@@ -286,9 +296,11 @@ def test_event_file_appends_what_the_summary_writer_would_write(tmp_path):
 
     from lightning.pytorch.loggers import TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.summary.writer.record_writer import RecordWriter
+    from torch.utils.tensorboard.summary import hparams
 
-    from litlab.stacked.event_file import EventFile, records
+    from litlab.stacked.event_file import EventFile, records, serialized, summary
 
     rng = random.Random(0)
     chunks = [bytes(rng.randrange(256) for _ in range(rng.randrange(300))) for _ in range(200)] + [b""]
@@ -296,6 +308,16 @@ def test_event_file_appends_what_the_summary_writer_would_write(tmp_path):
     for chunk in chunks:
         RecordWriter(expected).write(chunk)
     assert records(chunks) == expected.getvalue()
+    # Events refilled from one message per set of tags: the bytes of an Event made for each, as add_summary makes it.
+    points = [
+        (rng.choice([0, rng.randrange(10**6)]), rng.random() * 1e9, {t: rng.random() for t in tags})
+        for tags in rng.choices([("a", "b"), ("lr-SGD",), ("epoch", "val/loss")], k=50)
+    ]
+    points += [(0, 5.0, {"a": float("nan"), "b": 1e300}), (0, 6.0, hparams({"lr": 0.1}, {"val/loss": 0.5})[1])]
+    assert serialized(points) == [
+        Event(wall_time=w, step=s, summary=summary(v) if isinstance(v, dict) else v).SerializeToString()
+        for s, w, v in points
+    ]
 
     logger = TensorBoardLogger(tmp_path, name="tb")
     (events,) = [EventFile.of(logger)]

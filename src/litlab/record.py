@@ -53,23 +53,32 @@ def log_hparams(loggers: list, cfg: DictConfig, metrics: dict, resolved: dict | 
     """
     from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
-    params = _flatten(resolved if resolved is not None else OmegaConf.to_container(cfg, resolve=True))
-    params = {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
+    params = hparams_params(cfg, resolved)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             from torch.utils.tensorboard import SummaryWriter
-            from torch.utils.tensorboard.summary import hparams
 
             logger.log_hyperparams(params)  # hparams.yaml
-            finals = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/", "baseline/"))}
             with SummaryWriter(logger.log_dir) as writer:  # the run's folder: TensorBoard reads it as one run
-                for summary in hparams(params, finals):
+                for summary in hparams_summaries(params, metrics):
                     writer.file_writer.add_summary(summary)
-                for key, value in finals.items():  # the baseline's figures have no scalars of their own yet
-                    if key.startswith("baseline/"):
-                        writer.add_scalar(key, value)
         elif isinstance(logger, MLFlowLogger):  # its final metrics are already there, logged by the test
             logger.log_hyperparams(params)
+
+
+def hparams_params(cfg: DictConfig, resolved: dict | None = None) -> dict:
+    """The settings the HParams tab shows: the config flattened to dotted keys, less paths, callbacks and logger."""
+    params = _flatten(resolved if resolved is not None else OmegaConf.to_container(cfg, resolve=True))
+    return {k: v for k, v in params.items() if not k.startswith(("paths.", "callbacks.", "logger."))}
+
+
+def hparams_summaries(params: dict, metrics: dict) -> list:
+    """The TensorBoard Summaries of the HParams tab (experiment, session start and end), then a scalar at step 0
+    for each baseline figure (they have no scalars of their own yet); written as events without a step."""
+    from torch.utils.tensorboard.summary import hparams, scalar
+
+    finals = {k: v for k, v in metrics.items() if k.startswith(("val/", "test/", "baseline/"))}
+    return [*hparams(params, finals), *(scalar(k, v) for k, v in finals.items() if k.startswith("baseline/"))]
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

@@ -179,14 +179,18 @@ def load_data(data_cfg: DictConfig, checkpoint: dict | None = None) -> L.Lightni
 
 
 def system_for(
-    cfg: DictConfig, datamodule: L.LightningDataModule, made: dict | None = None, config: dict | None = None
+    cfg: DictConfig,
+    datamodule: L.LightningDataModule,
+    made: dict | None = None,
+    config: dict | None = None,
+    metrics: bool = True,
 ) -> L.LightningModule:
     """The training system around a fresh network for `datamodule`'s shapes (seeded by the caller).
 
     A stacked group builds many: `made` is its cache of what is made from equal config nodes (the optimizer
     and scheduler factories, the network's constructor with its arguments), filled in as it goes; each
     member still gets a network of its own, drawn from its own seeded random state. `config`: `cfg`
-    resolved into a container, when the caller has it already.
+    resolved into a container, when the caller has it already. `metrics`: the system's (systems/base.py).
     """
     config = OmegaConf.to_container(cfg, resolve=True) if config is None else config
     shapes = {"in_features": datamodule.num_features, "out_features": datamodule.num_outputs}
@@ -219,6 +223,7 @@ def system_for(
         l2_impl=cfg.regularization.get("impl", "torch"),
         log_step_metrics=cfg.get("log_step_metrics", False),
         config=config,
+        metrics=metrics,
         **task_args,
     )
     return system

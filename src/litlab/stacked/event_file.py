@@ -5,7 +5,8 @@ record with two CRC-32C checksums computed a byte at a time in Python (without T
 Iris member's 600 events that was most of the time its files took. Here a batch of events is framed at once,
 the checksums by google-crc32c's C extension, and the records are appended to the file the logger's
 SummaryWriter made. The bytes are those `SummaryWriter.file_writer.add_summary(summary, step, walltime)` would
-write.
+write. The HParams tab's summaries go into the same file, not into a second one made by a second SummaryWriter
+(its thread and file cost a member a few milliseconds): TensorBoard reads the folder's files as one run.
 """
 
 import struct
@@ -37,17 +38,40 @@ class EventFile:
         return cls(experiment, made.pop() if len(made) == 1 else None)
 
     def append(self, events: list) -> None:
-        """One Event per (step, walltime, {tag: value}), each a Summary of every value in the dict."""
-        from tensorboard.compat.proto.event_pb2 import Event
-
+        """One Event per (step, walltime, {tag: value}), each a Summary of every value in the dict; in place of the
+        dict, a Summary is written as it is (the HParams tab's)."""
         if self.path is None:  # the file could not be told apart from others: the SummaryWriter's own way
             for step, walltime, values in events:
-                self.experiment.file_writer.add_summary(summary(values), step, walltime)
+                values = summary(values) if isinstance(values, dict) else values
+                self.experiment.file_writer.add_summary(values, step, walltime)
             return
-        data = [Event(wall_time=w, step=int(s), summary=summary(v)).SerializeToString() for s, w, v in events]
+        data = serialized(events)
         self.experiment.flush()  # what it holds goes first
         with open(self.path, "ab") as f:
             f.write(records(data))
+
+
+def serialized(events: list) -> list[bytes]:
+    """Each (step, walltime, {tag: value} or Summary) as a serialized Event.
+
+    Events with the same tags are one Event message refilled: a member's few hundred points cost a third of
+    making an Event and a Summary for each (the bytes are the same)."""
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    templates, data = {}, []
+    for step, walltime, values in events:
+        if not isinstance(values, dict):
+            data.append(Event(wall_time=walltime, step=int(step), summary=values).SerializeToString())
+            continue
+        event = templates.get(tuple(values))
+        if event is None:
+            event = templates[tuple(values)] = Event(summary=summary(values))
+        else:
+            for value, number in zip(event.summary.value, values.values()):
+                value.simple_value = float(number)
+        event.wall_time, event.step = walltime, int(step)
+        data.append(event.SerializeToString())
+    return data
 
 
 def summary(values: dict):

@@ -109,7 +109,7 @@ def load(members: list[Member]) -> list[Member]:
 
 
 def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[torch.Generator]]:
-    """Each loaded member's system exactly as `litlab.run.build_system` makes it, on Fabric's device; the
+    """Each loaded member's system as `litlab.run.build_system` makes it (less its metrics), on Fabric's device; the
     members that built. Its network starts from its single run's weights: it is made from the random state
     its seed and data loading left behind (`load`)."""
     device = fabric.device
@@ -120,7 +120,9 @@ def build(members: list[Member], fabric: L.Fabric) -> tuple[list[Member], list[t
         try:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
             set_rng_states(member.after_data)
-            member.system = fabric.to_device(system_for(cfg, member.datamodule, made, member.config))
+            # Without torchmetrics objects: the loop computes every member's metrics in its own tensors.
+            system = system_for(cfg, member.datamodule, made, member.config, metrics=False)
+            member.system = fabric.to_device(system)
         except Exception as error:  # a bad value the config checks could not see: this job fails alone
             log.error("job %d failed: %s", member.job, error)
             member.fail("failed", error=str(error))

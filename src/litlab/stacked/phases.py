@@ -5,7 +5,8 @@
 
 logs `phase folders: 0.412 s wall, 0.398 s cpu (200 jobs)` at DEBUG on the `litlab.stacked.phases` logger
 when the block ends: `hydra.verbose=litlab.stacked.phases` shows them. CPU time is the process's (all
-threads), which moves less than wall time when other work shares the machine.
+threads), which moves less than wall time when other work shares the machine; the `write` phase (waiting for
+the writer's processes to finish the members' files) has theirs.
 """
 
 import logging
@@ -36,6 +37,31 @@ class Clock:
             wall, cpu = self._start
             self.wall += time.perf_counter() - wall
             self.cpu += time.process_time() - cpu
+
+
+class ChildClock(Clock):
+    """Wall seconds, and the CPU seconds of the child processes that ended meanwhile (the writer's workers: their
+    whole lives), not this process's."""
+
+    def __enter__(self):
+        if self.depth == 0:
+            self._start = time.perf_counter(), _children_cpu()
+        self.depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+        if self.depth == 0:
+            wall, cpu = self._start
+            self.wall += time.perf_counter() - wall
+            self.cpu += _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def report(name: str, clock: Clock, jobs: int | None = None) -> None:

@@ -8,7 +8,7 @@ from litlab import baseline
 from litlab.errors import LitlabError
 from litlab.stacked.loop import StackedLoop, attach_optimizers, build, fabric_for, load
 from litlab.stacked.member import Member
-from litlab.stacked.phases import phase
+from litlab.stacked.phases import ChildClock, phase
 from litlab.stacked.resume import restore
 from litlab.stacked.system import StackedSystem
 from litlab.stacked.writer import Writer
@@ -96,5 +96,6 @@ def _train(members: list[Member], resume: bool = False) -> list[float | None]:
         if baselines is not None:  # not collected: the group failed or stopped before its test
             baselines.close()
         if writer is not None:  # also on Ctrl-C and SIGTERM: every file sent is written before the exit
-            writer.close()
+            with phase("write", len(members), clock=ChildClock()):  # the wait, and the writers' CPU time
+                writer.close()
     return list(values.values())

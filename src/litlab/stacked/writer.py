@@ -11,7 +11,7 @@ Workers ignore Ctrl-C, SIGTERM and SIGUSR2: the training process decides when to
 `close()` drains the workers. A worker whose parent died (SIGKILL) writes what it was sent and exits.
 Checkpoints are written atomically (a temporary file renamed), so a kill leaves the previous ones whole.
 
-A member's scalars are appended to its TensorBoard event file as whole records (event_file.py), not one
+A member's scalars and HParams are appended to its TensorBoard event file as whole records (event_file.py), not one
 event at a time through the SummaryWriter's thread.
 
 Tensors travel as numpy arrays (`dumps`): a member's rows of a stacked tensor are pickled as the rows alone,
@@ -25,6 +25,7 @@ import os
 import pickle
 import queue
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,10 @@ class _Files:
     """Writes tasks into the members' folders; keeps each member's TensorBoard writer open until it closes."""
 
     def __init__(self, members: list):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.members = members
+        self.savers = ThreadPoolExecutor(2, thread_name_prefix="checkpoints")  # a member's best and last.ckpt
         self.rows: dict[int, np.ndarray] = {}  # member -> its history rows so far
         self.event_files: dict[int, list] = {}  # member -> an EventFile (None: not TensorBoard) per logger
 
@@ -181,22 +185,24 @@ class _Files:
             writer = csv.writer(f)
             if new:
                 writer.writerow(names)
-            writer.writerows([int(row[0]), *("" if np.isnan(v) else repr(float(v)) for v in row[1:])] for row in rows)
+            # Python floats (`tolist`): NumPy's scalars take several times as long to test and format.
+            writer.writerows([int(row[0]), *("" if v != v else repr(v) for v in row[1:])] for row in rows.tolist())
         table = np.rec.fromarrays(self.rows[member.index].T, names=names)
         np.save(member.output_dir / "history.npy", table)
 
     def write(self, task: Task) -> None:
         from litlab.checkpoints import AtomicCheckpointIO
-        from litlab.record import log_hparams, write_metrics
+        from litlab.record import write_metrics
 
         member = self.members[task.member]
         self.open(task.member)  # made before anything else, as its single run's logger makes it
+        # The checkpoints are written by threads while this one writes the rest: their fsyncs wait for the disk
+        # without the GIL. The ones they replace are removed, and metrics.json (which names the best) written,
+        # once they are on disk.
+        saving = []
         for path, checkpoint in task.checkpoints:
-            contents = checkpoint
-            contents["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
-            AtomicCheckpointIO().save_checkpoint(contents, path)
-        for path in task.remove:
-            Path(path).unlink(missing_ok=True)
+            checkpoint["hyper_parameters"] = dict(member.system.hparams)  # as the member was built: the same here
+            saving.append(self.savers.submit(AtomicCheckpointIO().save_checkpoint, checkpoint, path))
         if task.events:
             for logger, events in zip(member.loggers, self.event_files[task.member]):
                 if events is not None:
@@ -209,8 +215,11 @@ class _Files:
         if task.grid is not None:
             _log_grid(member.loggers, *task.grid)
         if task.hparams is not None:
-            # The config as the member's system resolved it when it was built (its checkpoints' hyperparameters).
-            log_hparams(member.loggers, member.cfg, task.hparams, member.system.hparams["config"])
+            self._hparams(task.member, task.hparams)
+        for saved in saving:
+            saved.result()
+        for path in task.remove:
+            Path(path).unlink(missing_ok=True)
         if task.metrics is not None:
             write_metrics(member.cfg, task.metrics)
         for logger in member.loggers:
@@ -219,8 +228,24 @@ class _Files:
             for logger in member.loggers:
                 _finalize(logger, task.close)
 
+    def _hparams(self, m: int, metrics: dict) -> None:
+        """record.log_hparams, its TensorBoard summaries appended to the member's event file."""
+        from litlab.record import hparams_params, hparams_summaries, log_hparams
+
+        member = self.members[m]
+        # The config as the member's system resolved it when it was built (its checkpoints' hyperparameters).
+        resolved = member.system.hparams["config"]
+        for logger, events in zip(member.loggers, self.event_files[m]):
+            if events is None or events.path is None:
+                log_hparams([logger], member.cfg, metrics, resolved)
+                continue
+            params = hparams_params(member.cfg, resolved)
+            logger.log_hyperparams(params)  # hparams.yaml
+            now = time.time()
+            events.append([(0, now, summary) for summary in hparams_summaries(params, metrics)])
+
     def close(self) -> None:
-        pass
+        self.savers.shutdown()
 
 
 def _tensorboard(logger):

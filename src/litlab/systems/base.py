@@ -34,6 +34,7 @@ class System(L.LightningModule):
         l2_impl: str = "torch",
         log_step_metrics: bool = False,
         config: dict | None = None,
+        metrics: bool = True,
     ):
         """`optimizer` / `scheduler` are factories (Hydra `_partial_: true`) that take params / optimizer.
 
@@ -41,14 +42,20 @@ class System(L.LightningModule):
         l2_impl: "torch" applies l2 as the optimizer's weight decay; "scratch" adds (l2 / 2) * ||w||^2 to the loss.
         log_step_metrics: also log `train/loss_step` and the batch scores (`train/acc_step`) every step.
         config: the run's resolved config, saved in every checkpoint so `eval.py` can rebuild the run.
+        metrics: False builds the system without its torchmetrics objects (each stage's loss mean and scores),
+        for a caller that computes the metrics itself (the stacked engine, litlab/stacked/system.py: about 5 ms
+        a member saved). Such a system cannot be trained or tested by a Trainer. The metrics hold no
+        state_dict entries, so its checkpoints are the same either way; the argument is not saved with them.
         """
         super().__init__()
-        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler", "metrics"], logger=False)
         self.network = network
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         if l2_impl not in ("torch", "scratch"):
             raise LitlabError(f"regularization.impl={l2_impl!r}: use torch (weight decay) or scratch (in the loss)")
         self.l1, self.l2, self.l2_impl, self.log_step_metrics = l1, l2, l2_impl, log_step_metrics
+        if not metrics:
+            return
         # One set of metrics per stage, keyed "train_" etc. ("train" itself is a Module method name).
         self.loss_means = nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
         self.scores = nn.ModuleDict({f"{stage}_": self.make_scores().clone(prefix=f"{stage}/") for stage in STAGES})
