@@ -27,7 +27,7 @@ class Clock:
 
     def __enter__(self):
         if self.depth == 0:
-            self._start = time.perf_counter(), time.process_time()
+            self._start = time.perf_counter(), self.cpu_seconds()
         self.depth += 1
         return self
 
@@ -36,25 +36,20 @@ class Clock:
         if self.depth == 0:
             wall, cpu = self._start
             self.wall += time.perf_counter() - wall
-            self.cpu += time.process_time() - cpu
+            self.cpu += self.cpu_seconds() - cpu
+
+    @staticmethod
+    def cpu_seconds() -> float:
+        return time.process_time()
 
 
 class ChildClock(Clock):
     """Wall seconds, and the CPU seconds of the child processes that ended meanwhile (the writer's workers: their
     whole lives), not this process's."""
 
-    def __enter__(self):
-        if self.depth == 0:
-            self._start = time.perf_counter(), _children_cpu()
-        self.depth += 1
-        return self
-
-    def __exit__(self, *exc):
-        self.depth -= 1
-        if self.depth == 0:
-            wall, cpu = self._start
-            self.wall += time.perf_counter() - wall
-            self.cpu += _children_cpu() - cpu
+    @staticmethod
+    def cpu_seconds() -> float:
+        return _children_cpu()
 
 
 def _children_cpu() -> float:
