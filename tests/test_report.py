@@ -202,3 +202,25 @@ def test_a_large_stacked_sweep_reads_its_history_files_and_prints_no_tensorboard
     (left, right), (bottom, top) = ax.get_xlim(), ax.get_ylim()
     assert ax.get_xscale() == "log" and left < 1e-3 and 1 < right < 10
     assert bottom < table["train/loss"].min() and table["train/loss"].max() < top < 10
+
+
+def test_every_point_of_the_metric_figure_is_inside_its_panel():
+    """train, val, test and the baseline's two sit side by side at each x: the outermost ones too stay in view."""
+    import matplotlib
+    import pandas as pd
+
+    from litlab.report import _metrics_figure
+
+    matplotlib.use("Agg")
+    optimizers = ["sgd", "momentum", "adagrad", "adadelta", "rmsprop", "adam"]
+    table = pd.DataFrame({"optimizer": optimizers, "status": "completed"})
+    scores = [f"{stage}/{score}" for score in ("acc", "loss") for stage in ("train", "val", "test", "baseline/val")]
+    for i, metric in enumerate([*scores, "baseline/test/acc", "baseline/test/loss", "params/weight_norm"]):
+        table[metric] = [0.8 + 0.03 * i] * len(optimizers)  # three panels, as a classifier's sweep has
+    figure = _metrics_figure(table, ["optimizer"], "optimizer")
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    for line in ax.get_lines():
+        radius = line.get_markersize() / 2 * figure.dpi / 72
+        for x, _ in line.get_transform().transform(line.get_xydata()):
+            assert ax.bbox.x0 <= x - radius and x + radius <= ax.bbox.x1  # the whole marker

@@ -530,6 +530,10 @@ def _metrics_figure(table, swept: list[str], key: str):
                 values += list(stats["mean"])
         ax.set_title(name)
         ax.set_xlabel(key)
+        # The outermost series sit (n - 1) / 2 * 5 points off their x, and a marker reaches 3 points either side:
+        # the margins, a share of the panel's width (about its figure share less the labels), keep them in view.
+        edge = ((len(metrics) - 1) / 2 * 5 + 6) / 72
+        ax.margins(x=max(0.05, edge / (width / cols - 0.9)))
         if numeric:
             _scale(ax.set_xscale, list(done[key]))
         _scale(ax.set_yscale, values)
