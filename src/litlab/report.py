@@ -712,31 +712,22 @@ def _to_tensorboard(folder: Path, figures: list, markdown: str) -> None:
 
     import matplotlib.pyplot as plt
     from PIL import Image
-    from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary
     from torch.utils.tensorboard import SummaryWriter
 
-    from litlab.stacked.event_file import records
+    from litlab.stacked.event_file import EventFile
 
-    before = set(folder.glob("events.out.tfevents.*"))
-    writer = SummaryWriter(str(folder))
-    writer.add_text("sweep/report", markdown)
-    writer.flush()
-    made = set(folder.glob("events.out.tfevents.*")) - before
+    # The images are framed by EventFile, their checksums by a C extension: TensorBoard's writer checksums a record
+    # a byte at a time in Python, a tenth of a second for a figure of half a megabyte.
+    events = EventFile.made(lambda: SummaryWriter(str(folder)), folder)
+    events.experiment.add_text("sweep/report", markdown)
     images = []
     for path, _ in figures:  # the PNG files as they are: drawing or encoding them again costs seconds
         with Image.open(path) as image:
             width, height = image.size
         png = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=path.read_bytes())
-        images.append(Summary(value=[Summary.Value(tag=f"sweep/{path.stem}", image=png)]))
-    if len(made) == 1:
-        # Framed here, their checksums by a C extension (stacked/event_file.py): TensorBoard's writer checksums
-        # a record a byte at a time in Python, a tenth of a second for a figure of half a megabyte.
-        with open(made.pop(), "ab") as f:
-            f.write(records([Event(wall_time=time.time(), summary=image).SerializeToString() for image in images]))
-    else:
-        for image in images:
-            writer.file_writer.add_summary(image)
-    writer.close()
+        images.append((0, time.time(), Summary(value=[Summary.Value(tag=f"sweep/{path.stem}", image=png)])))
+    events.append(images)
+    events.experiment.close()
     for _, figure in figures:
         plt.close(figure)

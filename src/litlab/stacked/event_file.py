@@ -30,9 +30,14 @@ class EventFile:
 
         if not isinstance(logger, TensorBoardLogger):
             return None
-        folder = Path(logger.log_dir)
+        return cls.made(lambda: logger.experiment, Path(logger.log_dir))
+
+    @classmethod
+    def made(cls, make, folder: Path) -> "EventFile":
+        """The event file that the SummaryWriter `make()` returns makes in `folder` (its path None where other
+        files made meanwhile leave it ambiguous)."""
         before = set(folder.glob("events.out.tfevents.*"))
-        experiment = logger.experiment  # makes the file and writes its first event (the file version)
+        experiment = make()  # makes the file and writes its first event (the file version)
         experiment.flush()
         made = set(folder.glob("events.out.tfevents.*")) - before
         return cls(experiment, made.pop() if len(made) == 1 else None)
