@@ -235,11 +235,11 @@ class _Files:
         member = self.members[m]
         # The config as the member's system resolved it when it was built (its checkpoints' hyperparameters).
         resolved = member.system.hparams["config"]
+        params = hparams_params(member.cfg, resolved)
         for logger, events in zip(member.loggers, self.event_files[m]):
             if events is None or events.path is None:
                 log_hparams([logger], member.cfg, metrics, resolved)
                 continue
-            params = hparams_params(member.cfg, resolved)
             logger.log_hyperparams(params)  # hparams.yaml
             now = time.time()
             events.append([(0, now, summary) for summary in hparams_summaries(params, metrics)])
